@@ -1,0 +1,5 @@
+import sys
+
+from gasgnn.cli import main
+
+sys.exit(main())

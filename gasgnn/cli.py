@@ -1,0 +1,60 @@
+"""The ``gasgnn`` command.
+
+Every subcommand lives in its own module under :mod:`gasgnn.commands` and defines
+``register(subparsers) -> None`` (adding its parser, with ``set_defaults(func=run)``). Modules are
+discovered automatically, so adding a command touches no shared file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from gasgnn import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every discovered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="gasgnn",
+        description=(
+            "Graph-guided architecture search for real-time semantic segmentation (GAS, CVPR 2020). "
+            "Run 'gasgnn COMMAND --help' for a command's options."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"gasgnn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    import gasgnn.commands as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"gasgnn.commands.{info.name}")
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gasgnn`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, KeyError, FileNotFoundError) as e:
+        # Bad input (a malformed file, a wrong path, an impossible setting): one clear line, no traceback.
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"gasgnn {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

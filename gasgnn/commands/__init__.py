@@ -1,0 +1,1 @@
+"""Subcommands of the ``gasgnn`` command, one module each (see :mod:`gasgnn.cli`)."""

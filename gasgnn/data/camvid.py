@@ -1,0 +1,146 @@
+"""CamVid in the SegNet layout (11 classes, 480x360)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .base import DatasetError, JointTransform, OnError, PairedFileDataset, Sample, require_dir
+from .registry import register_dataset
+
+__all__ = ["CamVid", "CAMVID_CLASSES", "CAMVID_PALETTE", "CAMVID_VOID", "default_camvid_root"]
+
+#: The 11 CamVid classes of the SegNet benchmark, in label order.
+CAMVID_CLASSES: tuple[str, ...] = (
+    "Sky",
+    "Building",
+    "Pole",
+    "Road",
+    "Pavement",
+    "Tree",
+    "SignSymbol",
+    "Fence",
+    "Car",
+    "Pedestrian",
+    "Bicyclist",
+)
+#: The standard SegNet CamVid colours, per class.
+CAMVID_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (128, 128, 128),
+    (128, 0, 0),
+    (192, 192, 128),
+    (128, 64, 128),
+    (60, 40, 222),
+    (128, 128, 0),
+    (192, 128, 128),
+    (64, 64, 128),
+    (64, 0, 128),
+    (64, 64, 0),
+    (0, 128, 192),
+)
+#: Raw label value of void/unlabelled pixels in the SegNet annotation PNGs.
+CAMVID_VOID: int = 11
+
+SPLITS = ("train", "val", "test")
+
+
+def default_camvid_root() -> Path:
+    """Where CamVid is looked for by default.
+
+    Returns:
+        Path: ``$GASGNN_CAMVID`` if set, else ``shared/data/CamVid`` next to the repository
+        (``../shared/data/CamVid`` relative to the repository root).
+    """
+    env = os.environ.get("GASGNN_CAMVID")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "CamVid"
+
+
+def _resolve(root: Path, listed: str) -> Path:
+    """Maps ``/SegNet/CamVid/train/x.png`` to ``root/train/x.png`` (last two components)."""
+    parts = Path(listed.replace("\\", "/")).parts
+    if len(parts) < 2:
+        raise ValueError(listed)
+    return root / parts[-2] / parts[-1]
+
+
+@register_dataset("camvid")
+class CamVid(PairedFileDataset):
+    """The CamVid road-scene dataset in the SegNet layout.
+
+    Expected layout (the list files hold ``image mask`` pairs of absolute SegNet paths such as
+    ``/SegNet/CamVid/train/0001TP_006690.png``; only their last two components are used)::
+
+        root/
+          train/ val/ test/                 RGB PNG, 480x360
+          trainannot/ valannot/ testannot/  8-bit PNG, class indices 0..10, 11 = void
+          train.txt val.txt test.txt
+
+    If a list file is missing, images and annotations are paired by file name. Splits have
+    367 / 101 / 233 images. Raw label 11 (void) maps to ``ignore_index``.
+
+    Args:
+        root (str or PathLike, optional): Dataset root. (default: :func:`default_camvid_root`)
+        split (str, optional): ``"train"``, ``"val"``, ``"test"`` or ``"trainval"``.
+            (default: ``"train"``)
+        transform (callable, optional): Joint transform. (default: :func:`eval_transform`)
+        ignore_index (int, optional): Label of void pixels in returned masks. (default: :obj:`255`)
+        on_error (str, optional): ``"raise"`` or ``"skip"``; see :class:`PairedFileDataset`.
+            (default: ``"raise"``)
+
+    Raises:
+        DatasetError: if the root, a split directory or a listed file is missing (naming it).
+    """
+
+    name = "camvid"
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        split: str | None = "train",
+        transform: JointTransform | None = None,
+        ignore_index: int = 255,
+        on_error: OnError = "raise",
+    ) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_camvid_root()
+        self.split = split or "train"
+        splits = ("train", "val") if self.split == "trainval" else (self.split,)
+        if any(s not in SPLITS for s in splits):
+            raise ValueError(f"unknown CamVid split {self.split!r}; expected one of {SPLITS + ('trainval',)}")
+        require_dir(self.root, "CamVid root")
+        samples: list[Sample] = []
+        for s in splits:
+            samples += self._list_split(s)
+        super().__init__(
+            samples,
+            CAMVID_CLASSES,
+            CAMVID_PALETTE,
+            label_map=None,
+            void_values=(CAMVID_VOID, 255),
+            transform=transform,
+            ignore_index=ignore_index,
+            on_error=on_error,
+        )
+
+    def _list_split(self, split: str) -> list[Sample]:
+        listing = self.root / f"{split}.txt"
+        if listing.is_file():
+            samples = []
+            for lineno, line in enumerate(listing.read_text().splitlines(), 1):
+                fields = line.split()
+                if not fields:
+                    continue
+                try:
+                    if len(fields) != 2:
+                        raise ValueError(line)
+                    samples.append(Sample(_resolve(self.root, fields[0]), _resolve(self.root, fields[1])))
+                except ValueError:
+                    raise DatasetError(
+                        f"{listing}:{lineno}: expected 'image_path mask_path', got {line!r}", listing
+                    ) from None
+            return samples
+        img_dir = require_dir(self.root / split, f"CamVid {split} images (and no {listing.name})")
+        ann_dir = require_dir(self.root / f"{split}annot", f"CamVid {split} annotations")
+        images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() == ".png")
+        return [Sample(p, ann_dir / p.name) for p in images]

@@ -1,0 +1,29 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+CAMVID = Path(os.environ.get("GASGNN_CAMVID", REPO.parent / "shared" / "data" / "CamVid"))
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def tiny_space():
+    """A 3-cell space small enough for step-level tests on the CPU."""
+    from gasgnn import SearchSpace
+
+    return SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32))
+
+
+@pytest.fixture
+def camvid_root():
+    if not (CAMVID / "train.txt").is_file():
+        pytest.skip(f"CamVid not found at {CAMVID}")
+    return CAMVID
