@@ -11,6 +11,14 @@ from typing import Any
 import torch
 
 
+def _publish(tmp: str, path: Path) -> None:
+    # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Writes ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename).
 
@@ -31,7 +39,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -75,7 +83,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
         torch.save(obj, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -1,0 +1,133 @@
+"""``gasgnn search``: latency-aware GAS search (or the random-search baseline)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from gasgnn.commands._common import add_space_args, emit_json, space_from_args
+from gasgnn.commands._data import add_data_args, search_loaders
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from gasgnn.search import SearchConfig
+
+    d = SearchConfig()
+    p = sub.add_parser(
+        "search",
+        help="search a network (GAS bi-level search, or --random)",
+        description=(
+            "Latency-aware GAS search: network weights by SGD on one half of the training set, "
+            "architecture parameters and the graph-guided module by Adam on the other, loss = "
+            "cross-entropy + latency weight x latency term from a lookup table measured on this device. "
+            "Writes config.json, metrics.csv, checkpoint.pt, genotype.json, alpha_history.pt, "
+            "latency_table.json, summary.json and figures/ into --out. Re-run with --resume after a kill."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_space_args(p)
+    add_data_args(p, default="camvid")
+    g = p.add_argument_group("search")
+    g.add_argument("--out", type=Path, default=Path("runs/search"), help="run directory")
+    g.add_argument("--guide", default=d.guide,
+                   help="guidance module: gcn_sim, gcn, gat, gatv2, sage, gin, transformer, fc, none, "
+                        "or package.module:ClassName")
+    g.add_argument("--latency-table", type=Path, default=None,
+                   help="latency table JSON; missing entries are measured (default: measure one for this "
+                        "space on --device and save it in the run directory)")
+    g.add_argument("--latency-weight", type=float, default=d.latency_weight, help="lambda of the latency term")
+    g.add_argument("--latency-form", choices=["linear", "log", "target"], default=d.latency_form)
+    g.add_argument("--target-ms", type=float, default=None, help="latency target (target form, random search)")
+    g.add_argument("--target-fps", type=float, default=None, help="FPS target (target form)")
+    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="epochs with alpha frozen")
+    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--steps-per-epoch", type=int, default=None, help="cap on steps per epoch")
+    g.add_argument("--w-lr", type=float, default=d.w_lr, help="weights' SGD learning rate")
+    g.add_argument("--a-lr", type=float, default=d.a_lr, help="architecture Adam learning rate")
+    g.add_argument("--relaxation", choices=["softmax", "gumbel"], default=d.relaxation)
+    g.add_argument("--tau", type=float, nargs=2, default=[d.tau_start, d.tau_end], metavar=("START", "END"),
+                   help="temperature schedule")
+    g.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (reproducible resume)")
+    g.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    g.add_argument("--no-figures", action="store_true", help="skip the figures at the end")
+    g.add_argument("--json", action="store_true", help="print the summary as JSON")
+    r = p.add_argument_group("random search (the supplement's baseline)")
+    r.add_argument("--random", action="store_true", help="random search instead of GAS")
+    r.add_argument("--samples", type=int, default=8, help="genotypes to train")
+    r.add_argument("--steps-per-sample", type=int, default=50, help="training steps per genotype")
+    p.set_defaults(func=run)
+
+
+def load_or_measure_table(path: Path | None, space, device: str, save_to: Path | None = None):
+    """The latency table for ``space``: loaded from ``path`` with missing entries measured, or measured."""
+    from gasgnn.latency import LatencyTable
+
+    if path is not None:
+        table = LatencyTable.load(path)
+        table.ensure(space, measure_missing=True)
+    else:
+        table = LatencyTable.measure(space, device=device, path=save_to)
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    from gasgnn.random_search import random_search
+    from gasgnn.search import SearchConfig, Searcher
+
+    t0 = time.perf_counter()
+    space = space_from_args(args)
+    cfg = SearchConfig(
+        epochs=args.epochs, warmup_epochs=min(args.warmup_epochs, args.epochs), batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch, w_lr=args.w_lr, a_lr=args.a_lr, guide=args.guide,
+        latency_weight=args.latency_weight, latency_form=args.latency_form, target_ms=args.target_ms,
+        target_fps=args.target_fps, relaxation=args.relaxation, tau_start=args.tau[0], tau_end=args.tau[1],
+        amp=args.amp, seed=args.seed, deterministic=args.deterministic, num_workers=args.workers,
+    )
+    wl, al, vl, base = search_loaders(args, space.input_size, cfg.batch_size, cfg.seed)
+    if base.num_classes != space.num_classes:
+        space = space.replace(num_classes=base.num_classes)
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = load_or_measure_table(args.latency_table, space, args.device, save_to=args.out / "latency_table.json")
+    data_cfg = {"data": {"name": args.data, "root": str(args.root) if args.root else None,
+                         "num_images": args.num_images, "workers": args.workers}}
+    if args.random:
+        res = random_search(space, wl(0), vl(0), args.samples, args.steps_per_sample, table=table,
+                            target_ms=args.target_ms, seed=args.seed, run_dir=args.out, device=args.device,
+                            ignore_index=base.ignore_index, extra_config=data_cfg)
+        genotype = res.genotype
+    else:
+        searcher = Searcher(space, cfg, wl, al, vl, table=table, run_dir=args.out, device=args.device,
+                            ignore_index=base.ignore_index, extra_config=data_cfg)
+        genotype = searcher.run(resume=args.resume)
+    if not args.no_figures:
+        make_figures(args.out)
+    wall = time.perf_counter() - t0
+    pred = float(table.predict(genotype))
+    summary = {"run_dir": str(args.out), "genotype": str(args.out / "genotype.json"),
+               "predicted_latency_ms": pred, "wall_seconds": wall}
+    if args.json:
+        emit_json(summary)
+    else:
+        print(f"search done in {wall / 60:.1f} min; genotype: {args.out / 'genotype.json'} "
+              f"(predicted {pred:.2f} ms on {table.metadata.get('device', args.device)})")
+    return 0
+
+
+def make_figures(run_dir: Path) -> None:
+    """Draws the run's figures when the drawing module is available."""
+    try:
+        from gasgnn.viz import draw_run
+    except ImportError:
+        return
+    try:
+        draw_run(run_dir)
+    except Exception as e:  # figures are a convenience; never lose a finished search over them
+        print(f"figures skipped: {e}")
+

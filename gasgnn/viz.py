@@ -1,0 +1,675 @@
+"""Drawings of derived networks and of the search, in the GAS supplement's style (Figures 1-3).
+
+Conventions: the network is drawn cell by cell (one row per stage when the stages are short), each
+cell's DAG inside its panel: inputs :math:`c_{k-2}, c_{k-1}` (blue), intermediate nodes ``0 .. M-1``
+(yellow) and the output :math:`c_k` (grey). Light-weight ops (``OPS[name].light``) are dashed arrows,
+large-receptive-field ops (``OPS[name].large_rf``) green, other ops solid dark; every arrow carries a
+short label (``sep3``, ``dil4``, ...) explained in the legend. Reduction cells have an orange frame.
+
+Labels are placed by a small collision search: each edge is an arc (``arc3`` with a chosen curvature)
+that avoids the other nodes, and its label sits at a fraction along the arc where it overlaps no node
+and no other label (display coordinates, measured with the Agg renderer).
+
+Everything uses :class:`matplotlib.figure.Figure` with an Agg canvas (no pyplot state, no graphviz).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Circle, FancyArrowPatch
+from torch import Tensor
+
+from gasgnn.graph import Genotype
+from gasgnn.ops import OPS
+from gasgnn.utils import atomic_write_bytes
+
+LIGHT_COLOR = "#555555"
+LARGE_RF_COLOR = "#1a9850"
+OTHER_COLOR = "#1f1f1f"
+REDUCTION_COLOR = "#e66101"
+NODE_COLORS = {"input": "#a6cee3", "inter": "#ffe9a8", "output": "#d9d9d9"}
+FORMATS = (".png", ".svg", ".pdf")
+_DRAWING_GID = "gasgnn-drawing"  # figures made of flat colours, safe to store with a palette
+
+SHORT_LABELS = {
+    "none": "none", "skip_connect": "skip", "max_pool_3x3": "pool", "avg_pool_3x3": "avg",
+    "conv_3x3": "conv3", "conv_1x1": "conv1", "conv_5x5": "conv5", "sep_conv_3x3": "sep3",
+    "sep_conv_5x5": "sep5", "sep_conv_7x7": "sep7", "dil_conv_3x3": "dil2", "dil_conv_5x5": "dil2k5",
+    "dil_conv_3x3_d4": "dil4", "dil_conv_3x3_d8": "dil8",
+}
+
+
+def short_label(op: str) -> str:
+    """The short arrow label of an op (``sep_conv_3x3`` -> ``sep3``); unknown ops keep their name."""
+    return SHORT_LABELS.get(op, op)
+
+
+def op_style(op: str) -> dict[str, Any]:
+    """Arrow style of an op from the registry: dashed when light-weight, green for a large receptive field."""
+    spec = OPS.get(op)
+    if spec is not None and spec.large_rf:
+        return {"color": LARGE_RF_COLOR, "linestyle": "-", "lw": 1.6}
+    if spec is not None and spec.light:
+        return {"color": LIGHT_COLOR, "linestyle": (0, (3.5, 2.0)), "lw": 1.3}
+    return {"color": OTHER_COLOR, "linestyle": "-", "lw": 1.3}
+
+
+def _new_figure(w: float, h: float) -> Figure:
+    fig = Figure(figsize=(w, h))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(
+    fig: Figure, path: str | os.PathLike, dpi: float | None = None, quantize: bool | None = None,
+) -> Path:
+    """Saves ``fig`` as PNG, SVG or PDF (by the suffix), atomically (temporary file, then rename).
+
+    Args:
+        fig (Figure): The figure.
+        path (str or PathLike): Destination ending in ``.png``, ``.svg`` or ``.pdf``.
+        dpi (float, optional): Resolution for PNG; :obj:`None` keeps the figure's. (default: :obj:`None`)
+        quantize (bool, optional): Store the PNG with a 256-colour palette (line drawings look the same
+            and the file is about three times smaller; colour maps would band). :obj:`None` does it for
+            network and cell drawings only. (default: :obj:`None`)
+
+    Returns:
+        Path: the destination.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: unsupported figure format '{suffix}' (use one of {', '.join(FORMATS)})")
+    buf = io.BytesIO()
+    fig.savefig(buf, format=suffix[1:], dpi=dpi or fig.dpi, facecolor="white")
+    data = buf.getvalue()
+    if quantize is None:
+        quantize = fig.get_gid() == _DRAWING_GID
+    if suffix == ".png" and quantize:
+        from PIL import Image
+
+        img = Image.open(io.BytesIO(data))
+        out = io.BytesIO()
+        img.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(
+            out, format="PNG", optimize=True, dpi=img.info.get("dpi", (fig.dpi, fig.dpi)))
+        data = out.getvalue()
+    return atomic_write_bytes(path, data)
+
+
+def _finish(fig: Figure, path: str | os.PathLike | None, dpi: float | None) -> Figure:
+    if path is not None:
+        save_figure(fig, path, dpi)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# Cell drawing with collision-free labels
+
+
+def _layout(num_nodes: int) -> dict[Any, tuple[float, float]]:
+    """Node positions (data units): inputs left, intermediate nodes zigzag to the right, output last."""
+    pos: dict[Any, tuple[float, float]] = {0: (0.0, 2.05), 1: (0.0, -0.05)}
+    for j in range(num_nodes):
+        pos[j + 2] = (1.5 + 1.2 * j, 1.65 if j % 2 == 0 else 0.35)
+    pos["out"] = (1.5 + 1.2 * num_nodes + 0.15, 1.0)
+    return pos
+
+
+def _bezier(p0: np.ndarray, p2: np.ndarray, rad: float, t: np.ndarray) -> np.ndarray:
+    """Points of matplotlib's ``arc3`` curve (control point at mid + rad * (dy, -dx)) at fractions ``t``."""
+    d = p2 - p0
+    c = (p0 + p2) / 2 + rad * np.array([d[1], -d[0]])
+    t = t[:, None]
+    return (1 - t) ** 2 * p0 + 2 * t * (1 - t) * c + t**2 * p2
+
+
+def _rects_overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+
+
+_RADS = (0.0, 0.12, -0.12, 0.22, -0.22, 0.32, -0.32, 0.45, -0.45, 0.6, -0.6)
+_TS = (0.5, 0.42, 0.58, 0.35, 0.65, 0.28, 0.72, 0.22, 0.78)
+
+
+def _fit_limits(ax: Any, x0: float, x1: float, y0: float, y1: float) -> None:
+    """Sets limits containing the box and matching the axes' shape, so one data unit is as wide as high."""
+    fw, fh = ax.figure.get_size_inches()
+    pos = ax.get_position()
+    box = (pos.height * fh) / (pos.width * fw)
+    w, h = x1 - x0, y1 - y0
+    if h / w < box:
+        extra = (box * w - h) / 2
+        y0, y1 = y0 - extra, y1 + extra
+    else:
+        extra = (h / box - w) / 2
+        x0, x1 = x0 - extra, x1 + extra
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_autoscale_on(False)
+
+
+def _draw_cell_panel(ax: Any, cell: Any, title: str, fontsize: float, node_fs: float) -> None:
+    """Draws one cell's DAG into ``ax`` with arcs avoiding nodes and labels avoiding each other."""
+    fig = ax.figure
+    pos = _layout(cell.num_nodes)
+    r_data = 0.28
+    xs = [p[0] for p in pos.values()]
+    _fit_limits(ax, min(xs) - 0.38, max(xs) + 0.38, -0.45, 2.45)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for sp in ax.spines.values():
+        sp.set_color(REDUCTION_COLOR if cell.reduction else "#bbbbbb")
+        sp.set_linewidth(2.2 if cell.reduction else 0.8)
+    ax.set_title(title, fontsize=fontsize + 1, color=REDUCTION_COLOR if cell.reduction else "black", pad=3)
+
+    names = {0: "$c_{k-2}$", 1: "$c_{k-1}$", "out": "$c_{k}$"}
+    disp = {}
+    for n, (x, y) in pos.items():
+        kind = "input" if n in (0, 1) else ("output" if n == "out" else "inter")
+        ax.add_artist(Circle((x, y), r_data, fc=NODE_COLORS[kind], ec="#333333", lw=1.0, zorder=3))
+        ax.text(x, y, names.get(n, str(n - 2) if n != "out" else ""), ha="center", va="center",
+                fontsize=node_fs, zorder=4, gid="node-label")
+        disp[n] = ax.transData.transform((x, y))
+    r_disp = ax.transData.transform((r_data, 0))[0] - ax.transData.transform((0, 0))[0]
+    renderer = fig.canvas.get_renderer()
+    axbox = ax.get_window_extent(renderer)
+    frame = np.array([axbox.x0 + 2, axbox.y0 + 2, axbox.x1 - 2, axbox.y1 - 2])
+    centres = np.array(list(disp.values()))
+
+    # Edges: labelled kept ops, then unlabelled concatenation edges into the output node.
+    edges = [(s, d, o) for s, d, o in cell.edges] + [(n, "out", None) for n in cell.concat]
+    # Long edges first: they have the fewest node-free arcs and label slots.
+    order = sorted(range(len(edges)), key=lambda i: -np.hypot(*(disp[edges[i][1]] - disp[edges[i][0]])))
+    ts_curve = np.linspace(0.06, 0.94, 40)
+
+    def arc_ok(i: int, rad: float) -> bool:
+        s, d, _ = edges[i]
+        pts = _bezier(disp[s], disp[d], rad, ts_curve)
+        others = np.array([c for n, c in disp.items() if n not in (s, d)])
+        dist = np.hypot(pts[:, None, 0] - others[None, :, 0], pts[:, None, 1] - others[None, :, 1])
+        return bool(dist.min() >= r_disp + 4)
+
+    rads = {}
+    for i in order:
+        rads[i] = [r for r in _RADS if arc_ok(i, r)] or [0.0]
+    curves = {i: _bezier(disp[edges[i][0]], disp[edges[i][1]], rads[i][0], ts_curve) for i in order}
+
+    pad = 0.15 * fontsize * fig.dpi / 72  # the label box's padding, in pixels
+    placed: list[np.ndarray] = []
+    for i in order:
+        s, d, op = edges[i]
+        if op is None:
+            continue
+        txt = ax.text(0, 0, short_label(op), fontsize=fontsize, ha="center", va="center", zorder=5,
+                      color=op_style(op)["color"], gid="edge-label",
+                      bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.92))
+        ext = txt.get_window_extent(renderer)
+        half = np.array([ext.width / 2 + pad + 1, ext.height / 2 + pad + 1])
+        other = np.concatenate([cv for j, cv in curves.items() if j != i])
+        best, best_cost = None, math.inf
+        for ri, rad in enumerate(rads[i][:4]):
+            for ti, t in enumerate(_TS):
+                c = _bezier(disp[s], disp[d], rad, np.array([t]))[0]
+                box = np.concatenate([c - half, c + half])
+                hard = bool(box[0] < frame[0] or box[2] > frame[2] or box[1] < frame[1] or box[3] > frame[3])
+                hard = hard or any(_rects_overlap(box, b) for b in placed)
+                q = np.clip(centres, box[:2], box[2:])  # nearest box point to every node centre
+                hard = hard or bool(np.hypot(*(q - centres).T).min() < r_disp + 1)
+                inside = (other[:, 0] > box[0]) & (other[:, 0] < box[2]) & (other[:, 1] > box[1]) & (
+                    other[:, 1] < box[3])
+                cost = (1e6 if hard else 0) + 2.0 * ri + 0.6 * ti + 1.0 * int(inside.sum())
+                if cost < best_cost:
+                    best, best_cost = (rad, c, box), cost
+        rad, c, box = best
+        if best_cost >= 1e6:
+            warnings.warn(f"{title}: no free place for the label of edge {s}->{d} ({op}); it overlaps",
+                          stacklevel=3)
+        rads[i] = [rad]
+        curves[i] = _bezier(disp[s], disp[d], rad, ts_curve)
+        placed.append(box)
+        txt.set_position(ax.transData.inverted().transform(c))
+
+    shrink = r_disp * 72 / fig.dpi  # node radius in points: arrows start and end on the circles
+    for i, (s, d, op) in enumerate(edges):
+        style = op_style(op) if op is not None else {"color": "#9a9a9a", "linestyle": "-", "lw": 0.9}
+        ax.add_artist(FancyArrowPatch(
+            pos[s], pos[d], connectionstyle=f"arc3,rad={rads[i][0]}", arrowstyle="-|>",
+            mutation_scale=8 + fontsize / 2, shrinkA=shrink, shrinkB=shrink + 0.5, zorder=2 if op else 1,
+            color=style["color"], linestyle=style["linestyle"], lw=style["lw"], joinstyle="miter",
+        ))
+
+
+def _legend(fig: Figure, ops: Sequence[str], y: float, fontsize: float, ncol: int = 5) -> None:
+    handles, labels = [], []
+    for o in ops:
+        st = op_style(o)
+        handles.append(Line2D([], [], color=st["color"], linestyle=st["linestyle"], lw=st["lw"] + 0.4))
+        labels.append(f"{short_label(o)} = {o}")
+    handles += [Line2D([], [], color=REDUCTION_COLOR, lw=2.2)]
+    labels += ["reduction cell"]
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, y), ncol=min(ncol, len(labels)),
+               fontsize=fontsize, frameon=False, handlelength=2.6, columnspacing=1.6)
+
+
+def _op_order(genotype: Genotype) -> list[str]:
+    present = {o for c in genotype.cells for _, _, o in c.edges}
+    reg = [o for o in OPS if o in present]
+    return reg + sorted(present - set(reg))
+
+
+def _cell_title(k: int, cell: Any) -> str:
+    return f"cell {k}" + (" \u2014 reduction" if cell.reduction else "") + f"  (C={cell.channels})"
+
+
+def draw_network(
+    genotype: Genotype,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+    ncols: int | None = None,
+    panel_size: tuple[float, float] = (4.3, 2.15),
+    fontsize: float = 8.5,
+    dpi: float = 110,
+) -> Figure:
+    """Draws the whole derived network: every cell's DAG in network order.
+
+    Args:
+        genotype (Genotype): The derived network.
+        path (str or PathLike, optional): Saves to PNG, SVG or PDF by the suffix. (default: :obj:`None`)
+        title (str, optional): Figure title; :obj:`None` summarises the op statistics. (default: :obj:`None`)
+        ncols (int, optional): Panels per row; :obj:`None` puts one stage per row when the stages have at
+            most 6 cells, else 4 per row. (default: :obj:`None`)
+        panel_size (tuple, optional): One cell panel's ``(width, height)`` in inches.
+            (default: :obj:`(4.3, 2.15)`)
+        fontsize (float, optional): Edge label size in points. (default: :obj:`8.5`)
+        dpi (float, optional): Resolution. (default: :obj:`110`)
+
+    Returns:
+        Figure: the figure; one axes per cell with ``ax.get_gid() == 'cell-<k>'``.
+    """
+    from gasgnn.analysis import analyze, stages
+
+    L = len(genotype.cells)
+    if ncols is None:
+        st = stages(genotype)
+        rows = st if max(len(s) for s in st) <= 6 else [list(range(i, min(i + 4, L))) for i in range(0, L, 4)]
+    else:
+        if ncols < 1:
+            raise ValueError(f"draw_network: ncols must be >= 1, got {ncols}")
+        rows = [list(range(i, min(i + ncols, L))) for i in range(0, L, ncols)]
+    nc = max(len(r) for r in rows)
+    pw, ph = panel_size
+    M = max(c.num_nodes for c in genotype.cells)
+    pw *= max(1.0, (2.4 + 1.2 * M) / (2.4 + 1.2 * 4))  # wider panels for more nodes, same scale
+    top, gap_w, gap_h, side = 0.55, 0.12, 0.32, 0.15
+    W = side * 2 + nc * pw + (nc - 1) * gap_w
+    ops = _op_order(genotype)
+    leg_cols = max(2, min(5, int(W // 2.4)))
+    bottom = 0.3 + 0.2 * math.ceil((len(ops) + 1) / leg_cols)
+    H = top + bottom + len(rows) * ph + (len(rows) - 1) * gap_h
+    fig = _new_figure(W, H)
+    fig.set_dpi(dpi)
+    fig.set_gid(_DRAWING_GID)
+    for r, row in enumerate(rows):
+        for j, k in enumerate(row):
+            x0 = side + j * (pw + gap_w)
+            y0 = H - top - (r + 1) * ph - r * gap_h
+            ax = fig.add_axes((x0 / W, y0 / H, pw / W, (ph - 0.25) / H), gid=f"cell-{k}")
+            _draw_cell_panel(ax, genotype.cells[k], _cell_title(k, genotype.cells[k]), fontsize, fontsize)
+    if title is None:
+        s = analyze(genotype)
+        title = (f"{L} cells: {s['light_ops']} light-weight ops (dashed), {s['large_rf_last4']} "
+                 f"large-receptive-field ops (green) in the last {len(s['last_cells'])} cells")
+    fig.suptitle(title, fontsize=fontsize + 3, y=1 - 0.18 / H)
+    _legend(fig, ops, 0.08 / H, fontsize + 0.5, ncol=leg_cols)
+    return _finish(fig, path, None)
+
+
+def draw_cell(
+    genotype: Genotype, k: int, path: str | os.PathLike | None = None, fontsize: float = 11, dpi: float = 110,
+) -> Figure:
+    """Draws cell ``k`` alone, larger.
+
+    Args:
+        genotype (Genotype): The derived network.
+        k (int): Cell index (negative counts from the end).
+        path (str or PathLike, optional): Saves to PNG, SVG or PDF. (default: :obj:`None`)
+        fontsize (float, optional): Label size in points. (default: :obj:`11`)
+        dpi (float, optional): Resolution. (default: :obj:`110`)
+
+    Returns:
+        Figure: with one axes (gid ``'cell-<k>'``).
+    """
+    L = len(genotype.cells)
+    if not -L <= k < L:
+        raise IndexError(f"draw_cell: cell {k} out of range for a {L}-cell genotype")
+    k %= L
+    cell = genotype.cells[k]
+    fig = _new_figure(8.0, 4.4)
+    fig.set_dpi(dpi)
+    fig.set_gid(_DRAWING_GID)
+    ax = fig.add_axes((0.02, 0.2, 0.96, 0.72), gid=f"cell-{k}")
+    title = _cell_title(k, cell) + (": ops on $c_{k-2}, c_{k-1}$ have stride 2" if cell.reduction else "")
+    _draw_cell_panel(ax, cell, title, fontsize, fontsize + 1)
+    ops = [o for o in _op_order(genotype) if any(o == e[2] for e in cell.edges)]
+    _legend(fig, ops, 0.0, fontsize - 1.5, ncol=3)
+    return _finish(fig, path, None)
+
+
+# ------------------------------------------------------------------------------------------------
+# Search and comparison charts
+
+
+def _entropy(alpha: Tensor) -> Tensor:
+    p = torch.softmax(alpha.float(), dim=-1)
+    return -(p * torch.log(p.clamp_min(1e-12))).sum(-1) / math.log(alpha.size(-1))
+
+
+def draw_alpha_history(alpha_history: Tensor, space: Any, path: str | os.PathLike | None = None,
+                       ncols: int = 4, dpi: float = 110) -> Figure:
+    """Heat maps of ``softmax(alpha)`` per cell at the last epoch, plus each cell's entropy over epochs.
+
+    Args:
+        alpha_history (Tensor): alpha (or alpha' after guidance) per epoch, aligned with the ArchGraph.
+        space (SearchSpace): The search space (cells, edges, op names).
+        path (str or PathLike, optional): Saves the figure. (default: :obj:`None`)
+        ncols (int, optional): Heat maps per row. (default: :obj:`4`)
+        dpi (float, optional): Resolution. (default: :obj:`110`)
+
+    Shapes:
+        - **alpha_history:** ``[epochs, num_cells * E, K]``
+
+    Returns:
+        Figure: the figure.
+    """
+    h = torch.as_tensor(alpha_history).detach().float().cpu()
+    if h.dim() != 3 or tuple(h.shape[1:]) != (space.num_arch_nodes, space.num_ops):
+        raise ValueError(f"draw_alpha_history: alpha_history has shape {tuple(h.shape)}, expected "
+                         f"[epochs, {space.num_arch_nodes}, {space.num_ops}]")
+    L, E, K = space.num_cells, space.edges_per_cell, space.num_ops
+    nrows = math.ceil(L / ncols)
+    # Layout in inches: heat maps in a grid, a colour bar on the right, the entropy panel at the bottom.
+    leg_cols = math.ceil(L / 12)
+    left, right, top, pw, gap_w = 0.7, 0.4 + 0.75 * leg_cols, 0.5, 2.3, 0.2
+    hh, row_h, ent_h = 0.16 * E, 0.16 * E + 0.85, 2.0
+    W = left + ncols * pw + (ncols - 1) * gap_w + right
+    H = top + nrows * row_h + ent_h + 0.8
+    fig = _new_figure(W, H)
+    fig.set_dpi(dpi)
+    last = torch.softmax(h[-1], dim=-1)
+    edge_names = [f"{s}\u2192{d}" for s, d in space.cell_edges()]
+    im = None
+    for k in range(L):
+        r, c = divmod(k, ncols)
+        y0 = H - top - r * row_h - 0.3 - hh
+        ax = fig.add_axes(((left + c * (pw + gap_w)) / W, y0 / H, pw / W, hh / H))
+        im = ax.imshow(last[space.cell_slice(k)].numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(f"cell {k}" + (" (reduction)" if space.is_reduction(k) else ""), fontsize=9, pad=3,
+                     color=REDUCTION_COLOR if space.is_reduction(k) else "black")
+        ax.set_xticks(range(K), [short_label(o) for o in space.ops], fontsize=7.5, rotation=50)
+        ax.set_yticks(range(E), edge_names if c == 0 else [""] * E, fontsize=7.5)
+    cax = fig.add_axes(((W - right + 0.15) / W, (H - top - row_h * min(nrows, 2) + 0.55) / H, 0.15 / W,
+                        (row_h * min(nrows, 2) - 0.85) / H))
+    fig.colorbar(im, cax=cax).set_label(f"softmax(alpha) at epoch {h.size(0) - 1}", fontsize=8.5)
+    ax = fig.add_axes((left / W, 0.55 / H, (W - left - right) / W, ent_h / H))
+    ent = _entropy(h).view(h.size(0), L, E).mean(-1)  # [epochs, L]
+    colors = colormaps["plasma"](np.linspace(0, 0.9, L))
+    for k in range(L):
+        ax.plot(range(h.size(0)), ent[:, k].numpy(), color=colors[k], lw=1.3, label=f"cell {k}",
+                marker="o" if h.size(0) < 3 else None)
+    ax.set_xlabel("epoch", fontsize=9)
+    ax.set_ylabel("entropy / log K", fontsize=9)
+    ax.set_ylim(0, 1.05)
+    ax.legend(ncol=leg_cols, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.005, 1.02),
+              frameon=False, handlelength=1.5)
+    ax.grid(alpha=0.3)
+    fig.suptitle("Architecture weights per cell (rows: edges src\u2192dst, columns: ops)", fontsize=11,
+                 y=1 - 0.12 / H)
+    return _finish(fig, path, None)
+
+
+def draw_pareto(points: Sequence[Mapping[str, Any]], path: str | os.PathLike | None = None,
+                ax: Any = None, dpi: float = 100) -> Figure:
+    """Latency versus mIoU of runs, with the Pareto front (lower latency, higher mIoU).
+
+    Args:
+        points (list): Dicts with ``name``, ``latency_ms``, ``miou`` and optional ``group`` (colour);
+            points with a missing latency or mIoU are left out.
+        path (str or PathLike, optional): Saves the figure. (default: :obj:`None`)
+        ax (Axes, optional): Draws into this axes instead of a new figure. (default: :obj:`None`)
+        dpi (float, optional): Resolution. (default: :obj:`100`)
+
+    Returns:
+        Figure: the figure.
+    """
+    from gasgnn.analysis import pareto_front
+
+    for i, p in enumerate(points):
+        if "name" not in p:
+            raise ValueError(f"draw_pareto: points[{i}] has no 'name'")
+    pts = [p for p in points if p.get("latency_ms") is not None and p.get("miou") is not None]
+    if ax is None:
+        fig = _new_figure(6.0, 4.2)
+        fig.set_dpi(dpi)
+        ax = fig.add_subplot(1, 1, 1)
+    fig = ax.figure
+    groups = list(dict.fromkeys(str(p.get("group", "")) for p in pts))
+    cmap = colormaps["tab10"]
+    for gi, g in enumerate(groups):
+        sel = [p for p in pts if str(p.get("group", "")) == g]
+        ax.scatter([p["latency_ms"] for p in sel], [p["miou"] for p in sel], s=36, color=cmap(gi % 10),
+                   label=g or None, zorder=3, edgecolor="black", linewidth=0.5)
+    for i, p in enumerate(pts):
+        ax.annotate(str(p["name"]), (p["latency_ms"], p["miou"]), xytext=(5, 5 - 12 * (i % 2)),
+                    textcoords="offset points", fontsize=7.5)
+    front = pareto_front([(float(p["latency_ms"]), float(p["miou"])) for p in pts])
+    if front:
+        fx = [pts[i]["latency_ms"] for i in front]
+        fy = [pts[i]["miou"] for i in front]
+        ax.step(fx, fy, where="post", color="#888888", lw=1.0, ls="--", zorder=2, label="Pareto front")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("mIoU")
+    ax.grid(alpha=0.3)
+    if groups != [""] or front:
+        ax.legend(fontsize=7.5, frameon=False)
+    if not pts:
+        ax.text(0.5, 0.5, "no run has both a latency and an mIoU", ha="center", transform=ax.transAxes)
+    ax.set_title("latency vs mIoU", fontsize=10)
+    return _finish(fig, path, None)
+
+
+def draw_cell_latency(per_cell_ms: Sequence[float] | Tensor, path: str | os.PathLike | None = None,
+                      reduction_cells: Sequence[int] = (), dpi: float = 100) -> Figure:
+    """Bars of the latency of every cell.
+
+    Args:
+        per_cell_ms (list or Tensor): Latency of each cell in ms.
+        path (str or PathLike, optional): Saves the figure. (default: :obj:`None`)
+        reduction_cells (list, optional): Cells drawn in the reduction colour. (default: :obj:`()`)
+        dpi (float, optional): Resolution. (default: :obj:`100`)
+
+    Returns:
+        Figure: the figure.
+    """
+    v = [float(x) for x in (per_cell_ms.tolist() if isinstance(per_cell_ms, Tensor) else per_cell_ms)]
+    if not v:
+        raise ValueError("draw_cell_latency: per_cell_ms is empty")
+    fig = _new_figure(max(4.0, 0.45 * len(v) + 1.5), 3.2)
+    fig.set_dpi(dpi)
+    ax = fig.add_subplot(1, 1, 1)
+    colors = [REDUCTION_COLOR if k in set(reduction_cells) else "#4c72b0" for k in range(len(v))]
+    ax.bar(range(len(v)), v, color=colors)
+    ax.set_xticks(range(len(v)))
+    ax.set_xlabel("cell")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title(f"per-cell latency (cells: {sum(v):.2f} ms in total)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _finish(fig, path, None)
+
+
+def draw_metrics(metrics: Mapping[str, Sequence[float | None]], path: str | os.PathLike | None = None,
+                 dpi: float = 100) -> Figure:
+    """Training curves of a search from ``metrics.csv`` columns (loss, mIoU, expected latency, entropy).
+
+    Args:
+        metrics (dict): Column name -> values per epoch; needs ``epoch``; others are drawn when present.
+        path (str or PathLike, optional): Saves the figure. (default: :obj:`None`)
+        dpi (float, optional): Resolution. (default: :obj:`100`)
+
+    Returns:
+        Figure: the figure.
+    """
+    if "epoch" not in metrics:
+        raise ValueError(f"draw_metrics: no 'epoch' column (columns: {sorted(metrics)})")
+    panels = [(("train_loss", "val_loss"), "loss"), (("val_miou",), "val mIoU"),
+              (("expected_latency_ms",), "expected latency (ms)"), (("alpha_entropy",), "alpha entropy")]
+    panels = [(cols, lab) for cols, lab in panels if any(c in metrics for c in cols)]
+    if not panels:
+        raise ValueError(f"draw_metrics: none of the known columns present (columns: {sorted(metrics)})")
+    fig = _new_figure(3.2 * len(panels), 3.0)
+    fig.set_dpi(dpi)
+    ep = metrics["epoch"]
+    for i, (cols, lab) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for c in cols:
+            if c in metrics:
+                xy = [(x, y) for x, y in zip(ep, metrics[c]) if x is not None and y is not None]
+                ax.plot([a for a, _ in xy], [b for _, b in xy], marker="o", ms=3, label=c)
+        ax.set_xlabel("epoch")
+        ax.set_title(lab, fontsize=10)
+        ax.grid(alpha=0.3)
+        if len(cols) > 1:
+            ax.legend(fontsize=7.5, frameon=False)
+    fig.tight_layout()
+    return _finish(fig, path, None)
+
+
+def draw_comparison(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike | None = None,
+                    dpi: float = 100) -> Figure:
+    """Side-by-side runs: the latency/mIoU Pareto scatter and bars of the supplement's statistics.
+
+    Args:
+        rows (list): Rows of :func:`gasgnn.analysis.run_row` (``name``, ``guide``, ``light_ops``,
+            ``large_rf_last4``, ``diversity_neighbour``, ``predicted_latency_ms`` or
+            ``measured_latency_ms``, ``miou``).
+        path (str or PathLike, optional): Saves the figure. (default: :obj:`None`)
+        dpi (float, optional): Resolution. (default: :obj:`100`)
+
+    Returns:
+        Figure: the figure.
+    """
+    if not rows:
+        raise ValueError("draw_comparison: no runs")
+    fig = _new_figure(max(12.0, 7.5 + 1.2 * len(rows)), 4.0)
+    fig.set_dpi(dpi)
+    gs = fig.add_gridspec(1, 4, width_ratios=[1.5, 1, 1, 1], wspace=0.3, left=0.05, right=0.99,
+                          bottom=0.2, top=0.9)
+    pts = [{"name": r["name"], "group": r.get("guide") or "", "miou": r.get("miou"),
+            "latency_ms": r.get("measured_latency_ms") or r.get("predicted_latency_ms")} for r in rows]
+    ax = fig.add_subplot(gs[0])
+    draw_pareto(pts, ax=ax)
+    ax.set_xlabel("latency (ms; measured, else predicted)")
+    # The scatter's colours: groups in order of first plotted point, then the rest.
+    shown = [p["group"] for p in pts if p["latency_ms"] is not None and p["miou"] is not None]
+    groups = list(dict.fromkeys(shown + [p["group"] for p in pts]))
+    colors = [colormaps["tab10"](groups.index(p["group"]) % 10) for p in pts]
+    names = [str(r["name"]) for r in rows]
+    for i, (key, lab) in enumerate([("light_ops", "light-weight ops"),
+                                    ("large_rf_last4", "large-RF ops in the last 4 cells"),
+                                    ("diversity_neighbour", "neighbour-cell diversity")]):
+        ax = fig.add_subplot(gs[i + 1])
+        vals = [float(r[key]) for r in rows]
+        bars = ax.bar(range(len(rows)), vals, color=colors, edgecolor="black", linewidth=0.5)
+        ax.bar_label(bars, fmt="%.2f" if key.startswith("diversity") else "%d", fontsize=8.5)
+        ax.set_xticks(range(len(rows)), names, rotation=25, ha="right", fontsize=9)
+        ax.set_title(lab, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.margins(y=0.12)
+    return _finish(fig, path, None)
+
+
+def draw_run(
+    run: Any, out: str | os.PathLike | None = None, fmt: str = "png", cells: bool = False, table: Any = None,
+    dpi: float | None = None,
+) -> tuple[list[Path], list[str], dict[str, Any]]:
+    """Draws every figure a run directory (or a genotype file) allows; called at the end of a search.
+
+    Writes ``network``, ``cell_<k>`` (with ``cells``), ``alpha_history``, ``cell_latency`` and ``metrics``
+    into ``out``; a figure whose input is missing is skipped with a note.
+
+    Args:
+        run (str, PathLike or Run): The run directory, a genotype file, or a loaded
+            :class:`~gasgnn.analysis.Run`.
+        out (str or PathLike, optional): Figure folder; :obj:`None` is ``RUN_DIR/figures`` (or
+            ``figures/`` beside a genotype file). (default: :obj:`None`)
+        fmt (str, optional): ``'png'``, ``'svg'`` or ``'pdf'``. (default: :obj:`"png"`)
+        cells (bool, optional): Also draw every cell alone. (default: :obj:`False`)
+        table (object, optional): Latency table; :obj:`None` uses the run's own
+            (:func:`~gasgnn.analysis.run_table`). (default: :obj:`None`)
+        dpi (float, optional): PNG resolution; :obj:`None` keeps each figure's. (default: :obj:`None`)
+
+    Returns:
+        (list, list, dict): written paths, notes (missing files, skipped figures), and the
+        :func:`~gasgnn.analysis.analyze` statistics.
+    """
+    from gasgnn.analysis import Run, analyze, load_run, run_table
+    from gasgnn.space import SearchSpace, SpaceError
+
+    r = run if isinstance(run, Run) else load_run(run)
+    notes = list(r.notes)
+    if table is None:
+        table = run_table(r, notes)
+    try:
+        stats = analyze(r.genotype, table)
+    except (ValueError, KeyError) as e:  # e.g. a table without entries for this network
+        notes.append(f"predicted latency skipped: {e}")
+        stats = analyze(r.genotype)
+    out = Path(out) if out is not None else (r.path if r.is_dir else r.path.parent) / "figures"
+    written: list[Path] = []
+
+    def save(fig: Figure, name: str) -> None:
+        written.append(save_figure(fig, out / f"{name}.{fmt}", dpi=dpi))
+
+    g = r.genotype
+    save(draw_network(g), "network")
+    if cells:
+        for k in range(len(g.cells)):
+            save(draw_cell(g, k), f"cell_{k:02d}")
+    if r.alpha_history is not None:
+        space = g.space
+        if space is None and isinstance(r.config.get("space"), dict):
+            try:
+                space = SearchSpace.from_dict(r.config["space"])
+            except SpaceError as e:
+                notes.append(f"alpha history skipped: config.json space: {e}")
+        if space is None:
+            notes.append("alpha history skipped: no search space in genotype.json or config.json")
+        else:
+            try:
+                save(draw_alpha_history(r.alpha_history, space), "alpha_history")
+            except ValueError as e:
+                notes.append(f"alpha history skipped: {e}")
+    if stats.get("predicted_cell_latency_ms"):
+        per_cell = stats["predicted_cell_latency_ms"]
+        save(draw_cell_latency(per_cell, reduction_cells=stats["reduction_cells"]), "cell_latency")
+    else:
+        notes.append("per-cell latency skipped: no latency table")
+    if r.metrics is not None:
+        try:
+            save(draw_metrics(r.metrics), "metrics")
+        except ValueError as e:
+            notes.append(f"training curves skipped: metrics.csv: {e}")
+    return written, notes, stats
