@@ -10,8 +10,12 @@ CAMVID = Path(os.environ.get("GASGNN_CAMVID", REPO.parent / "shared" / "data" / 
 
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
+    # Test tensors are tiny: one thread avoids OpenMP hand-off costs (and thrashing on a busy machine).
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

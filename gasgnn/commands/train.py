@@ -1,0 +1,138 @@
+"""``gasgnn train``: train a derived network (or a reference network) from scratch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from gasgnn.commands._common import emit_json
+
+
+def _data_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def add_data_args(p: argparse.ArgumentParser, split_default: str | None = None) -> None:
+    """Adds ``--data``, ``--root``, ``--data-arg`` (shared by ``train`` and ``eval``)."""
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default="camvid",
+                   help="dataset: camvid, cityscapes, folder, synthetic (default: %(default)s)")
+    g.add_argument("--root", type=Path, default=None,
+                   help="dataset root (default: the dataset's own default, e.g. $GASGNN_CAMVID)")
+    g.add_argument("--data-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra dataset argument, value parsed as JSON when possible "
+                        "(e.g. --data-arg num_images=16 --data-arg size=[64,96]); repeatable")
+    g.add_argument("--workers", type=int, default=2, help="data loader processes (default: %(default)s)")
+
+
+def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Parses the ``--data-arg KEY=VALUE`` options."""
+    kw: dict[str, Any] = {}
+    for item in args.data_arg:
+        if "=" not in item:
+            raise ValueError(f"--data-arg expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        kw[k.strip()] = _data_value(v)
+    return kw
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from gasgnn.train import TrainConfig
+
+    d = TrainConfig()
+    p = sub.add_parser(
+        "train",
+        help="train a derived network from scratch",
+        description=(
+            "Trains the GASNet of a genotype (a JSON file, or a reference name such as hand_sep) from "
+            "scratch with SGD, a poly schedule with warm-up and the standard augmentation; validates "
+            "every epoch and writes last.pt, best.pt, metrics.csv and curves.png into --out."
+        ),
+    )
+    a, D = p.add_argument, " (default: %(default)s)"
+    a("--genotype", required=True, help="genotype JSON file or reference name (hand_sep, hand_light)")
+    add_data_args(p)
+    a("--train-split", default="train", help="training split" + D)
+    a("--val-split", default="val", help="validation split; 'none' to skip" + D)
+    a("--out", type=Path, default=Path("runs/train"), help="run directory" + D)
+    a("--epochs", type=int, default=d.epochs, help="epochs" + D)
+    a("--batch-size", type=int, default=d.batch_size, help="batch size" + D)
+    a("--lr", type=float, default=d.lr, help="peak SGD learning rate" + D)
+    a("--momentum", type=float, default=d.momentum, help="SGD momentum" + D)
+    a("--weight-decay", type=float, default=d.weight_decay, help="weight decay" + D)
+    a("--warmup-iters", type=int, default=d.warmup_iters, help="linear warm-up iterations" + D)
+    a("--max-iters", type=int, default=None, help="cap on total iterations; the schedule ends there" + D)
+    a("--crop", type=int, nargs=2, default=list(d.crop_size), metavar=("H", "W"), help="training crop" + D)
+    a("--scale-range", type=float, nargs=2, default=list(d.scale_range), metavar=("LO", "HI"),
+      help="random scale range" + D)
+    a("--val-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+      help="resize validation images (default: native size)")
+    a("--val-every", type=int, default=d.val_every, help="validate every n epochs" + D)
+    a("--head", default=d.head, choices=["aspp", "ppm", "simple"], help="head" + D)
+    a("--head-channels", type=int, default=d.head_channels, help="head width" + D)
+    a("--aux", action="store_true", help="auxiliary head (loss weight --aux-weight)")
+    a("--aux-weight", type=float, default=d.aux_weight, help="auxiliary loss weight" + D)
+    a("--ohem", action="store_true", help="OHEM cross-entropy")
+    a("--ohem-thresh", type=float, default=d.ohem_thresh,
+      help="OHEM keeps pixels whose true-class probability is below this" + D)
+    a("--ohem-min-kept", type=int, default=d.ohem_min_kept, help="OHEM keeps at least this many pixels" + D)
+    a("--class-weights", action="store_true", help="median-frequency class weights")
+    a("--amp", action="store_true", help="mixed precision (CUDA only; ignored on the CPU)")
+    a("--resume", action="store_true", help="continue from OUT/last.pt")
+    a("--seed", type=int, default=d.seed, help="seed" + D)
+    a("--deterministic", action="store_true", help="deterministic algorithms")
+    a("--device", default="auto", help="auto, cpu, cuda, cuda:1, ..." + D)
+    a("--no-progress", action="store_true", help="no progress bars")
+    a("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gasgnn.data import build_dataset, eval_transform, train_transform
+    from gasgnn.evaluate import json_safe
+    from gasgnn.reference_nets import resolve_genotype
+    from gasgnn.space import SearchSpace
+    from gasgnn.train import TrainConfig, Trainer, TrainingDiverged
+
+    cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay, warmup_iters=args.warmup_iters, max_iters=args.max_iters,
+        crop_size=tuple(args.crop), scale_range=tuple(args.scale_range),
+        val_size=tuple(args.val_size) if args.val_size else None, val_every=args.val_every, head=args.head,
+        head_channels=args.head_channels, aux=args.aux, aux_weight=args.aux_weight, ohem=args.ohem,
+        ohem_thresh=args.ohem_thresh, ohem_min_kept=args.ohem_min_kept, class_weights=args.class_weights,
+        amp=args.amp, workers=args.workers, seed=args.seed, deterministic=args.deterministic,
+        device=args.device, progress=not args.no_progress,
+    )
+    genotype = resolve_genotype(args.genotype, SearchSpace(input_size=tuple(args.crop)))
+    kw = data_kwargs(args)
+    ignore = int(kw.get("ignore_index", 255))
+    train_set = build_dataset(args.data, args.root, args.train_split,
+                              transform=train_transform(cfg.crop_size, cfg.scale_range, ignore), **kw)
+    val_set = None
+    if args.val_split.lower() != "none":
+        val_set = build_dataset(args.data, args.root, args.val_split,
+                                transform=eval_transform(cfg.val_size), **kw)
+    log = sys.stderr if args.json else sys.stdout
+    print(f"train: {len(train_set)} images ({args.data}/{args.train_split}), "
+          f"val: {len(val_set) if val_set is not None else 0}, {train_set.num_classes} classes -> {args.out}",
+          file=log)
+    trainer = Trainer(genotype, train_set, val_set, cfg, args.out)
+    try:
+        res = trainer.fit(resume=args.resume)
+    except TrainingDiverged as e:
+        print(f"gasgnn train: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        emit_json(json_safe(res))
+    else:
+        print(f"done: {res['epochs']} epochs, {res['iterations']} iterations in {res['seconds']:.0f} s; "
+              f"best val mIoU {100 * res['best_miou']:.2f}% (epoch {res['best_epoch']}); "
+              f"checkpoints in {args.out}")
+    return 0
