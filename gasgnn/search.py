@@ -236,7 +236,10 @@ class Searcher:
         if self.table is None:
             z = alpha_p.new_zeros(())
             return z, z
-        total, _ = self.table.expected_latency(self.graph, alpha_p, space=self.space, head=self.cfg.head)
+        # scale_edges: weigh edges by the share a derived network keeps, so the expected latency is on
+        # the scale of the derived network (what the target form and the logged FPS compare against).
+        total, _ = self.table.expected_latency(self.graph, alpha_p, space=self.space, head=self.cfg.head,
+                                               scale_edges=True)
         loss = latency_loss(total, form=self.cfg.latency_form, target_ms=self.cfg.target_ms,
                             target_fps=self.cfg.target_fps)
         return self.cfg.latency_weight * loss, total
