@@ -1,6 +1,15 @@
 """gasgnn: graph-guided architecture search for real-time semantic segmentation (GAS) on PyG."""
 
 from gasgnn.derive import derive
+from gasgnn.ggm import (
+    GUIDES,
+    FCGuide,
+    GraphGuidedModule,
+    NoGuide,
+    SimilarityGCNConv,
+    build_guide,
+    register_guide,
+)
 from gasgnn.graph import BUILDERS, CellGenotype, Genotype, GenotypeError, random_genotype, register_builder
 from gasgnn.heads import HEADS, build_head, register_head
 from gasgnn.net import GASNet
@@ -11,6 +20,13 @@ from gasgnn.supernet import MixedOp, SearchCell, Supernet
 __version__ = "0.1.0"
 
 __all__ = [
+    "FCGuide",
+    "GUIDES",
+    "GraphGuidedModule",
+    "NoGuide",
+    "SimilarityGCNConv",
+    "build_guide",
+    "register_guide",
     "BUILDERS",
     "CellGenotype",
     "GASNet",

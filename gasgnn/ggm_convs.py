@@ -1,0 +1,259 @@
+"""Message-passing layers for the graph-guided module: the GAS similarity GCN and any PyG conv.
+
+:class:`SimilarityGCNConv` is the default GGM layer. :func:`build_conv` turns a conv *spec* (a name from
+:data:`CONVS`, a ``'package.module:ClassName'`` import path, a :class:`MessagePassing` class or an
+instance) into a layer mapping ``in_channels`` to ``out_channels`` features, hiding each PyG conv's
+constructor quirks (GIN needs an MLP, GAT/Transformer heads must be averaged, ...).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, GINConv, MessagePassing, SAGEConv, TransformerConv
+from torch_geometric.typing import Adj, OptTensor, PairTensor
+from torch_geometric.utils import softmax
+
+
+class GuideError(ValueError):
+    """A guidance module or conv that cannot be built or used; the message names the spec or field."""
+
+
+class SimilarityGCNConv(MessagePassing):
+    r"""The GAS graph-guided layer: messages weighted by a learned, softmax-normalised similarity.
+
+    For every target node :math:`i` the weights of its incoming nodes :math:`j \in \mathcal{N}(i)` are a
+    softmax over the dot products of two learned embeddings, and the output is the weighted sum of the
+    transformed sources:
+
+    .. math::
+        A_{ij} = \frac{\exp\left(\phi(\mathbf{x}_i)^{\top} \phi'(\mathbf{x}_j)\right)}
+        {\sum_{k \in \mathcal{N}(i)} \exp\left(\phi(\mathbf{x}_i)^{\top} \phi'(\mathbf{x}_k)\right)},
+        \qquad
+        \mathbf{x}'_i = \sum_{j \in \mathcal{N}(i)} A_{ij}\, \mathbf{x}_j \mathbf{W}
+
+    with :math:`\phi, \phi'` linear maps to ``hidden_channels`` and :math:`\mathbf{W}` a linear map to
+    ``out_channels``. There is no bias and no self-loop, so a node without incoming edges (every op slot
+    of the first cell in the ArchGraph) gets an exactly zero output and its alpha stays unchanged.
+
+    Args:
+        in_channels (int or tuple): Size of each input sample, or ``(source, target)`` sizes for a
+            bipartite graph.
+        out_channels (int): Size of each output sample.
+        hidden_channels (int, optional): Size of the similarity embeddings :math:`\phi, \phi'`.
+            (default: :obj:`16`)
+        **kwargs (optional): Additional arguments of :class:`torch_geometric.nn.conv.MessagePassing`.
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or
+          :math:`((|\mathcal{V_s}|, F_{s}), (|\mathcal{V_t}|, F_{t}))` if bipartite,
+          edge indices :math:`(2, |\mathcal{E}|)`
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})` or :math:`(|\mathcal{V}_t|, F_{out})`
+          if bipartite; with ``return_attention_weights=True`` also
+          :math:`((2, |\mathcal{E}|), (|\mathcal{E}|))`
+    """
+
+    def __init__(
+        self, in_channels: int | tuple[int, int], out_channels: int, hidden_channels: int = 16, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("aggr", "add")
+        super().__init__(node_dim=0, **kwargs)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.hidden_channels = hidden_channels
+        src, dst = (in_channels, in_channels) if isinstance(in_channels, int) else in_channels
+        self.phi = nn.Linear(dst, hidden_channels, bias=False)  # query: the target i
+        self.phi_prime = nn.Linear(src, hidden_channels, bias=False)  # key: the source j
+        self.lin = nn.Linear(src, out_channels, bias=False)  # W, applied before propagation (cheaper)
+        self._attention: Tensor | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self.phi.reset_parameters()
+        self.phi_prime.reset_parameters()
+        self.lin.reset_parameters()
+
+    def forward(
+        self, x: Tensor | PairTensor, edge_index: Adj, return_attention_weights: bool = False
+    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+        """Runs the layer.
+
+        Args:
+            x (Tensor or (Tensor, Tensor)): Node features, or ``(source, target)`` features.
+            edge_index (Tensor): ``[2, E]``, ``edge_index[0]`` the sources.
+            return_attention_weights (bool, optional): Also return ``(edge_index, A)`` with ``A`` the
+                per-edge weights :math:`A_{ij}`. (default: :obj:`False`)
+        """
+        x_src, x_dst = (x, x) if isinstance(x, Tensor) else x
+        out = self.propagate(
+            edge_index,
+            q=(None, self.phi(x_dst)),
+            k=(self.phi_prime(x_src), None),
+            v=(self.lin(x_src), None),
+            size=(x_src.size(0), x_dst.size(0)),
+        )
+        if return_attention_weights:
+            att, self._attention = self._attention, None
+            return out, (edge_index, att)
+        self._attention = None
+        return out
+
+    def message(self, q_i: Tensor, k_j: Tensor, v_j: Tensor, index: Tensor, ptr: OptTensor,
+                size_i: int | None) -> Tensor:
+        att = softmax((q_i * k_j).sum(dim=-1), index, ptr, size_i)
+        self._attention = att
+        return v_j * att.unsqueeze(-1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Named convs: factory(in_channels, out_channels, hidden_channels, **kwargs) -> MessagePassing
+
+ConvFactory = Callable[..., MessagePassing]
+CONVS: dict[str, ConvFactory] = {}
+
+
+def _register(name: str) -> Callable[[ConvFactory], ConvFactory]:
+    def deco(fn: ConvFactory) -> ConvFactory:
+        CONVS[name] = fn
+        return fn
+
+    return deco
+
+
+@_register("gcn_sim")
+def _gcn_sim(in_channels: int, out_channels: int, hidden_channels: int, **kw: Any) -> MessagePassing:
+    return SimilarityGCNConv(in_channels, out_channels, hidden_channels=hidden_channels, **kw)
+
+
+@_register("gcn")
+def _gcn(in_channels: int, out_channels: int, hidden_channels: int, **kw: Any) -> MessagePassing:
+    # Self-loops (PyG's default) are fine: ArchGraph edges only come from earlier cells, so a loop just
+    # lets a slot keep part of its own alpha in the normalised sum.
+    return GCNConv(in_channels, out_channels, **kw)
+
+
+def _headed(cls: type[MessagePassing]) -> ConvFactory:
+    def factory(in_channels: int, out_channels: int, hidden_channels: int, **kw: Any) -> MessagePassing:
+        heads = kw.pop("heads", 1)
+        concat = kw.pop("concat", False)
+        if concat:
+            # Concatenated heads must add up to out_channels (the GGM needs exactly K outputs).
+            if out_channels % heads:
+                raise GuideError(
+                    f"{cls.__name__}: concat=True needs out_channels ({out_channels}) divisible by "
+                    f"heads ({heads})"
+                )
+            return cls(in_channels, out_channels // heads, heads=heads, concat=True, **kw)
+        return cls(in_channels, out_channels, heads=heads, concat=False, **kw)
+
+    return factory
+
+
+CONVS["gat"] = _headed(GATConv)
+CONVS["gatv2"] = _headed(GATv2Conv)
+CONVS["transformer"] = _headed(TransformerConv)
+
+
+@_register("sage")
+def _sage(in_channels: int, out_channels: int, hidden_channels: int, **kw: Any) -> MessagePassing:
+    return SAGEConv(in_channels, out_channels, **kw)
+
+
+@_register("gin")
+def _gin(in_channels: int, out_channels: int, hidden_channels: int, **kw: Any) -> MessagePassing:
+    mlp = nn.Sequential(
+        nn.Linear(in_channels, hidden_channels), nn.ReLU(), nn.Linear(hidden_channels, out_channels)
+    )
+    return GINConv(mlp, **kw)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def import_object(path: str, what: str = "object") -> Any:
+    """Imports ``'package.module:Name'`` (``Name`` may be dotted, e.g. ``Outer.Inner``).
+
+    Args:
+        path (str): The import path.
+        what (str, optional): What the caller expects, for error messages. (default: :obj:`"object"`)
+
+    Raises:
+        GuideError: naming the path when the module or attribute cannot be found.
+    """
+    mod_name, sep, attr = path.partition(":")
+    if not sep or not mod_name or not attr:
+        raise GuideError(f"{what} '{path}': an import path must look like 'package.module:ClassName'")
+    try:
+        obj: Any = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise GuideError(f"{what} '{path}': cannot import module '{mod_name}' ({e})") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise GuideError(f"{what} '{path}': module '{mod_name}' has no attribute '{attr}'")
+        obj = getattr(obj, part)
+    return obj
+
+
+def conv_name(conv: Any) -> str:
+    """A short human-readable name of a conv spec, for ``repr`` and errors."""
+    if isinstance(conv, str):
+        return conv
+    if isinstance(conv, type):
+        return f"{conv.__module__}:{conv.__qualname__}"
+    return type(conv).__name__
+
+
+def build_conv(conv: Any, in_channels: int, out_channels: int, hidden_channels: int = 16,
+               **kwargs: Any) -> MessagePassing:
+    """Builds one message-passing layer from a conv spec.
+
+    Args:
+        conv (str, type or MessagePassing): A name in :data:`CONVS` (``'gcn_sim'``, ``'gcn'``, ``'gat'``,
+            ``'gatv2'``, ``'sage'``, ``'gin'``, ``'transformer'``), an import path
+            ``'package.module:ClassName'``, a :class:`MessagePassing` subclass (called as
+            ``cls(in_channels, out_channels, **kwargs)``) or an instance (returned as it is).
+        in_channels (int): Input feature size.
+        out_channels (int): Output feature size.
+        hidden_channels (int, optional): Inner width where a conv has one (the similarity embeddings of
+            ``gcn_sim``, GIN's MLP). (default: :obj:`16`)
+        **kwargs (optional): Passed to the conv's constructor.
+
+    Returns:
+        MessagePassing: the layer.
+    """
+    what = f"conv '{conv_name(conv)}'"
+    if isinstance(conv, str):
+        if conv in CONVS:
+            return CONVS[conv](in_channels, out_channels, hidden_channels, **kwargs)
+        if ":" not in conv:
+            raise GuideError(
+                f"unknown conv '{conv}'; named convs: {sorted(CONVS)}, or 'package.module:ClassName'"
+            )
+        conv = import_object(conv, "conv")
+    if isinstance(conv, MessagePassing):
+        if kwargs:
+            raise GuideError(f"{what}: an instance is used as it is; cannot apply options {sorted(kwargs)}")
+        return conv
+    if not (isinstance(conv, type) and issubclass(conv, MessagePassing)):
+        raise GuideError(f"{what}: not a torch_geometric MessagePassing class or instance (got {conv!r})")
+    try:
+        return conv(in_channels, out_channels, **kwargs)
+    except TypeError as e:
+        raise GuideError(
+            f"{what}: could not build {conv.__name__}({in_channels}, {out_channels}, **{kwargs}): {e}"
+        ) from None
+
+
+def conv_output(conv: MessagePassing, x: Tensor, edge_index: Tensor) -> Tensor:
+    """Calls ``conv(x, edge_index)`` and unwraps convs that return ``(out, extras)``."""
+    out = conv(x, edge_index)
+    if isinstance(out, tuple):
+        out = out[0]
+    if not isinstance(out, torch.Tensor):
+        raise GuideError(f"conv {type(conv).__name__} returned {type(out).__name__}, expected a Tensor")
+    return out
