@@ -1,5 +1,5 @@
-"""Common machinery of the segmentation datasets: errors, image/mask I/O, label mapping,
-validation of bad samples, colourising.
+"""Common machinery of the segmentation datasets: the base classes, label mapping and the
+validation of bad samples (file I/O and the error type live in :mod:`gasgnn.data.io`).
 
 Every dataset in :mod:`gasgnn.data` derives from :class:`SegmentationDataset` and returns
 ``(image, mask)`` pairs: ``image`` a float tensor ``[3, H, W]`` (normalised by the default
@@ -9,7 +9,6 @@ transform), ``mask`` an ``int64`` tensor ``[H, W]`` holding class indices in
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +16,11 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from .io import IMAGE_EXTENSIONS, DatasetError, colorize, read_image, read_mask, require_dir
 
 __all__ = [
     "DatasetError",
@@ -33,27 +34,8 @@ __all__ = [
     "IMAGE_EXTENSIONS",
 ]
 
-#: File extensions accepted as images (lower case, with the dot).
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
-
 OnError = Literal["raise", "skip"]
 JointTransform = Callable[[Any, Any], tuple[Any, Any]]
-
-
-class DatasetError(ValueError):
-    """A dataset sample or layout is bad: missing file or directory, unreadable or corrupt image,
-    image/mask size mismatch, or label values outside the class set.
-
-    The message always names the offending path; it is also kept in :attr:`path`.
-
-    Args:
-        message (str): Human-readable description (should contain the path).
-        path (str or PathLike, optional): The offending file or directory.
-    """
-
-    def __init__(self, message: str, path: str | os.PathLike | None = None) -> None:
-        super().__init__(message)
-        self.path: Path | None = Path(path) if path is not None else None
 
 
 class Sample(NamedTuple):
@@ -61,116 +43,6 @@ class Sample(NamedTuple):
 
     image: Path
     mask: Path
-
-
-def require_dir(path: Path, what: str) -> Path:
-    """Checks that ``path`` is a directory.
-
-    Args:
-        path (Path): Directory that must exist.
-        what (str): What it is, for the message (e.g. ``"CamVid root"``).
-
-    Returns:
-        Path: ``path``.
-
-    Raises:
-        DatasetError: naming the missing directory.
-    """
-    if not path.is_dir():
-        hint = " (it is a file)" if path.exists() else ""
-        raise DatasetError(f"{what} not found: directory {path} does not exist{hint}", path)
-    return path
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Reads an image file as RGB.
-
-    Args:
-        path (str or PathLike): Image file (any format PIL reads; grey, palette and RGBA images
-            are converted to RGB).
-
-    Returns:
-        numpy.ndarray: ``uint8`` array of shape ``[H, W, 3]``.
-
-    Raises:
-        DatasetError: if the file is missing, unreadable, truncated or corrupt.
-    """
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode != "RGB":
-                im = im.convert("RGB")
-            return np.asarray(im, dtype=np.uint8).copy()
-    except FileNotFoundError:
-        raise DatasetError(f"missing image file: {path}", path) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DatasetError(f"cannot read image {path}: corrupt or unsupported file ({e})", path) from None
-
-
-_MASK_MODES = ("L", "P", "I", "I;16", "I;16L", "I;16B", "1")
-
-
-def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """Reads a single-channel label mask (class indices, not colours).
-
-    Args:
-        path (str or PathLike): Mask file, 8- or 16-bit grey or palette PNG.
-
-    Returns:
-        numpy.ndarray: Integer array of shape ``[H, W]`` (``uint8`` for 8-bit masks).
-
-    Raises:
-        DatasetError: if the file is missing, unreadable/corrupt, or not single-channel.
-    """
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode not in _MASK_MODES:
-                raise DatasetError(
-                    f"mask {path} must be a single-channel index image (mode L, P or I), "
-                    f"got mode {im.mode}; colour-coded masks are not supported",
-                    path,
-                )
-            arr = np.asarray(im)
-    except FileNotFoundError:
-        raise DatasetError(f"missing mask file: {path}", path) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        if isinstance(e, DatasetError):
-            raise
-        raise DatasetError(f"cannot read mask {path}: corrupt or unsupported file ({e})", path) from None
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8)
-    return arr.copy()
-
-
-def colorize(
-    mask: Tensor | np.ndarray,
-    palette: Sequence[Sequence[int]],
-    ignore_color: Sequence[int] = (0, 0, 0),
-) -> np.ndarray:
-    """Maps a label mask to RGB colours for visualisation.
-
-    Args:
-        mask (Tensor or numpy.ndarray): Integer class indices of any shape (e.g. ``[H, W]`` or
-            ``[N, H, W]``). Values outside ``0 .. len(palette) - 1`` (ignore/void) get
-            ``ignore_color``.
-        palette (sequence of RGB triples): Colour per class.
-        ignore_color (RGB triple, optional): Colour of out-of-range values. (default: black)
-
-    Returns:
-        numpy.ndarray: ``uint8`` array of shape ``[*mask.shape, 3]``.
-    """
-    if isinstance(mask, Tensor):
-        mask = mask.detach().cpu().numpy()
-    mask = np.asarray(mask)
-    if not np.issubdtype(mask.dtype, np.integer):
-        raise TypeError(f"colorize expects an integer mask, got dtype {mask.dtype}")
-    table = np.asarray(list(palette) + [tuple(ignore_color)], dtype=np.uint8).reshape(-1, 3)
-    idx = mask.astype(np.int64)
-    idx = np.where((idx < 0) | (idx >= len(palette)), len(palette), idx)
-    return table[idx]
 
 
 class SegmentationDataset(Dataset):
@@ -244,6 +116,17 @@ class SegmentationDataset(Dataset):
             ``[H, W]`` with classes ``0 .. num_classes - 1`` and ``ignore_index``.
         """
         raise NotImplementedError  # pragma: no cover - abstract
+
+    def image_size(self, index: int) -> tuple[int, int]:
+        """Native ``(height, width)`` of sample ``index`` before the transform.
+
+        Args:
+            index (int): Sample index.
+
+        Returns:
+            (int, int): Height and width.
+        """
+        return tuple(self.load(index)[1].shape[:2])  # type: ignore[return-value]
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         """Returns the transformed sample ``index``.
@@ -394,8 +277,7 @@ class PairedFileDataset(SegmentationDataset):
         if bad.size:
             shown = ", ".join(map(str, bad[:10].tolist())) + (", ..." if bad.size > 10 else "")
             raise DatasetError(
-                f"mask {path} has label value(s) {shown} outside the class set "
-                f"({self.valid_raw_values()})",
+                f"mask {path} has label value(s) {shown} outside the class set ({self.valid_raw_values()})",
                 path,
             )
         return self._lut[raw]
@@ -428,6 +310,22 @@ class PairedFileDataset(SegmentationDataset):
                 s.mask,
             )
         return image, self.map_labels(raw, s.mask)
+
+    def image_size(self, index: int) -> tuple[int, int]:
+        """Native ``(height, width)`` of sample ``index``, from the image file header (cheap).
+
+        Raises:
+            DatasetError: if the image is missing or unreadable.
+        """
+        path = self.samples[index].image
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+        except FileNotFoundError:
+            raise DatasetError(f"missing image file: {path}", path) from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise DatasetError(f"cannot read image {path}: corrupt or unsupported file ({e})", path) from None
+        return h, w
 
     def check_sample(self, index: int) -> tuple[Path, str] | None:
         """Fully checks sample ``index`` (decodes both files).
@@ -472,4 +370,3 @@ class PairedFileDataset(SegmentationDataset):
         if split is not None:
             parts.append(f"split={split!r}")
         return ", ".join(parts)
-

@@ -1,0 +1,104 @@
+"""Datasets, joint transforms and loaders for semantic segmentation.
+
+Every dataset returns ``(image, mask)``: a normalised float image ``[3, H, W]`` and an ``int64``
+mask ``[H, W]`` with class indices ``0 .. num_classes - 1`` and ``ignore_index`` (default 255)
+for void pixels. Build one by name with :func:`build_dataset` (``"camvid"``, ``"cityscapes"``,
+``"folder"``, ``"synthetic"``).
+
+Example:
+    >>> from gasgnn.data import build_dataset, train_transform, make_loader, split_search
+    >>> ds = build_dataset("synthetic", transform=train_transform((64, 64)), num_images=16)
+    >>> w_half, a_half = split_search(ds, seed=0)
+    >>> images, masks = next(iter(make_loader(w_half, batch_size=4, shuffle=True, seed=0)))
+    >>> images.shape, masks.shape
+    (torch.Size([4, 3, 64, 64]), torch.Size([4, 64, 64]))
+"""
+
+from .base import (
+    IMAGE_EXTENSIONS,
+    DatasetError,
+    PairedFileDataset,
+    Sample,
+    SegmentationDataset,
+    colorize,
+    read_image,
+    read_mask,
+)
+from .camvid import CAMVID_CLASSES, CAMVID_PALETTE, CAMVID_VOID, CamVid, default_camvid_root
+from .cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAINID, CITYSCAPES_PALETTE, Cityscapes
+from .folder import FolderDataset, default_palette, read_classes_file, write_classes_file
+from .loaders import make_loader, seed_worker, split_search
+from .registry import DATASETS, available_datasets, build_dataset, register_dataset
+from .stats import class_histogram
+from .synthetic import SyntheticStreets
+from .synthgen import SYNTH_CLASSES, SYNTH_PALETTE, render_street
+from .transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Compose,
+    Normalize,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomScale,
+    Resize,
+    ToTensor,
+    denormalize,
+    eval_transform,
+    to_tensors,
+    train_transform,
+)
+
+__all__ = [
+    # base
+    "DatasetError",
+    "Sample",
+    "SegmentationDataset",
+    "PairedFileDataset",
+    "IMAGE_EXTENSIONS",
+    "read_image",
+    "read_mask",
+    "colorize",
+    # registry
+    "DATASETS",
+    "build_dataset",
+    "register_dataset",
+    "available_datasets",
+    # datasets
+    "CamVid",
+    "CAMVID_CLASSES",
+    "CAMVID_PALETTE",
+    "CAMVID_VOID",
+    "default_camvid_root",
+    "Cityscapes",
+    "CITYSCAPES_CLASSES",
+    "CITYSCAPES_PALETTE",
+    "CITYSCAPES_ID_TO_TRAINID",
+    "FolderDataset",
+    "read_classes_file",
+    "write_classes_file",
+    "default_palette",
+    "SyntheticStreets",
+    "SYNTH_CLASSES",
+    "SYNTH_PALETTE",
+    "render_street",
+    # transforms
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "Compose",
+    "ToTensor",
+    "Normalize",
+    "Resize",
+    "RandomScale",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "train_transform",
+    "eval_transform",
+    "to_tensors",
+    "denormalize",
+    # loaders
+    "make_loader",
+    "seed_worker",
+    "split_search",
+    # stats
+    "class_histogram",
+]

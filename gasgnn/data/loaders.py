@@ -1,0 +1,113 @@
+"""Deterministic data loaders and the bi-level search split."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+__all__ = ["make_loader", "seed_worker", "split_search"]
+
+
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn`` that seeds :mod:`random` and :mod:`numpy` from the worker's torch seed.
+
+    :class:`~torch.utils.data.DataLoader` already seeds torch in each worker with
+    ``base_seed + worker_id``, where ``base_seed`` comes from the loader's generator; this extends
+    the same seed to the other RNGs a transform might use.
+
+    Args:
+        worker_id (int): Worker index (unused; the torch seed already includes it).
+    """
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = False,
+    num_workers: int = 0,
+    seed: int = 0,
+    drop_last: bool = False,
+    pin_memory: bool = False,
+    persistent_workers: bool = False,
+    **kwargs: Any,
+) -> DataLoader:
+    """Builds a :class:`~torch.utils.data.DataLoader` whose shuffling and augmentation are a
+    function of ``seed``.
+
+    The loader gets a :class:`torch.Generator` seeded with ``seed`` (it drives the shuffle order
+    and each epoch's worker seeds) and :func:`seed_worker` as ``worker_init_fn``. With the same
+    seed, dataset and ``num_workers``, the sequence of batches is identical across runs, epoch by
+    epoch. Random transforms drawing from the global torch RNG are reproducible with
+    ``num_workers > 0``; with ``num_workers=0`` they run in the main process, so seed it
+    (``torch.manual_seed``) as well.
+
+    Args:
+        dataset (Dataset): The dataset.
+        batch_size (int): Samples per batch.
+        shuffle (bool, optional): Reshuffle every epoch. (default: :obj:`False`)
+        num_workers (int, optional): Loader processes. (default: :obj:`0`)
+        seed (int, optional): Seed of the loader generator. (default: :obj:`0`)
+        drop_last (bool, optional): Drop the last incomplete batch. (default: :obj:`False`)
+        pin_memory (bool, optional): Pin batches (for GPU transfer). (default: :obj:`False`)
+        persistent_workers (bool, optional): Keep workers between epochs. (default: :obj:`False`)
+        **kwargs: Other :class:`~torch.utils.data.DataLoader` arguments (``collate_fn``,
+            ``prefetch_factor``, ...).
+
+    Returns:
+        DataLoader: The loader; batches are ``(images [N, 3, H, W], masks [N, H, W])``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    g = torch.Generator()
+    g.manual_seed(int(seed))
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
+        persistent_workers=persistent_workers and num_workers > 0,
+        worker_init_fn=seed_worker if num_workers > 0 else None,
+        generator=g,
+        **kwargs,
+    )
+
+
+def split_search(dataset: Dataset, seed: int = 0, fraction: float = 0.5) -> tuple[Subset, Subset]:
+    """Splits a dataset into the two disjoint halves of a bi-level architecture search: one to
+    train the network weights, one to update the architecture parameters.
+
+    The split is a seeded random permutation: deterministic for ``seed``, disjoint, and covering
+    every index exactly once.
+
+    Args:
+        dataset (Dataset): Dataset with ``__len__`` (at least 2 samples).
+        seed (int, optional): Permutation seed. (default: :obj:`0`)
+        fraction (float, optional): Share of samples in the weights half, in ``(0, 1)``; it is
+            rounded so that both halves are non-empty. (default: :obj:`0.5`)
+
+    Returns:
+        (Subset, Subset): ``(weights_subset, arch_subset)``; their ``indices`` are sorted.
+    """
+    n = len(dataset)  # type: ignore[arg-type]
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    if n < 2:
+        raise ValueError(f"split_search needs at least 2 samples, got {n}")
+    g = torch.Generator()
+    g.manual_seed(int(seed))
+    perm = torch.randperm(n, generator=g)
+    k = min(max(int(round(n * fraction)), 1), n - 1)
+    first = sorted(perm[:k].tolist())
+    second = sorted(perm[k:].tolist())
+    return Subset(dataset, first), Subset(dataset, second)
