@@ -68,7 +68,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(res, indent=2))
     else:
-        print(f"search step (arch + weights), default space, batch {res['batch']} at {res['size'][0]}x{res['size'][1]}, "
+        print(f"search step (arch + weights), default space, batch {res['batch']} at "
+              f"{res['size'][0]}x{res['size'][1]}, "
               f"{res['threads']} threads: median {res['step_s_median']:.2f} s (min {res['step_s_min']:.2f}, max "
               f"{res['step_s_max']:.2f}); peak RSS {res['peak_rss_mb']:.0f} MB ({res['step_peak_mb']:.0f} MB above "
               f"the idle process)")

@@ -15,7 +15,7 @@ from gasgnn.heads import HEADS, build_head, register_head
 from gasgnn.net import GASNet
 from gasgnn.ops import GAS_OPS, OPS, build_op, get_op, register_op
 from gasgnn.space import SearchSpace, SpaceError
-from gasgnn.supernet import MixedOp, SearchCell, Supernet
+from gasgnn.supernet import MemoryOptions, MixedOp, SearchCell, Supernet
 
 __version__ = "0.1.0"
 
@@ -34,6 +34,7 @@ __all__ = [
     "Genotype",
     "GenotypeError",
     "HEADS",
+    "MemoryOptions",
     "MixedOp",
     "OPS",
     "SearchCell",

@@ -505,7 +505,9 @@ def parse_darts(text: str) -> dict[str, list]:
         raise GenotypeError(f"DARTS genotype: not parseable: {e.msg}") from None
     call = tree.body
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"):
-        raise GenotypeError("DARTS genotype: expected Genotype(normal=..., normal_concat=..., reduce=..., reduce_concat=...)")
+        raise GenotypeError(
+            "DARTS genotype: expected Genotype(normal=..., normal_concat=..., reduce=..., reduce_concat=...)"
+        )
     if call.args:
         raise GenotypeError("DARTS genotype: use keyword arguments only")
     out: dict[str, list] = {"normal": [], "normal_concat": [], "reduce": [], "reduce_concat": []}

@@ -75,6 +75,8 @@ class SearchConfig:
         deterministic (bool): ``torch.use_deterministic_algorithms``. (default: :obj:`False`)
         num_workers (int): Data loader workers. (default: :obj:`0`)
         head (str): Head of the derived network (for the predicted latency). (default: :obj:`"aspp"`)
+        memory (dict): Supernet memory options (:class:`gasgnn.supernet.MemoryOptions` fields:
+            ``checkpoint``, ``partial_channels``, ``shared_relu``). (default: :obj:`{}`)
     """
 
     epochs: int = 20
@@ -102,6 +104,7 @@ class SearchConfig:
     deterministic: bool = False
     num_workers: int = 0
     head: str = "aspp"
+    memory: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -194,7 +197,7 @@ class Searcher:
         if config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         seed_everything(config.seed)
-        self.net = Supernet(space).to(self.device)
+        self.net = Supernet(space, memory=config.memory or None).to(self.device)
         self.guide = build_guide(config.guide, space, **config.guide_kwargs).to(self.device)
         self.graph = space.arch_graph(self.net.alpha.detach()).to(self.device)
         self.w_opt = torch.optim.SGD(
@@ -469,7 +472,8 @@ class Searcher:
         old = self.run_dir / "summary.json"
         if old.is_file():  # keep numbers later stages added (measured latency, trained mIoU)
             prev = json.loads(old.read_text())
-            summary = {**summary, **{k: v for k, v in prev.items() if v is not None and k in ("miou", "measured_latency_ms")}}
+            kept = {k: v for k, v in prev.items() if v is not None and k in ("miou", "measured_latency_ms")}
+            summary = {**summary, **kept}
         write_json(old, summary)
 
 

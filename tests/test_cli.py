@@ -1,8 +1,6 @@
-import json
 
 import pytest
 
-from gasgnn import Genotype
 from gasgnn.cli import main
 
 

@@ -15,10 +15,12 @@ def add_space_args(p: argparse.ArgumentParser) -> None:
     d = SearchSpace()
     g = p.add_argument_group("search space")
     g.add_argument("--num-cells", type=int, default=d.num_cells, help="cells L (default: %(default)s)")
-    g.add_argument("--num-nodes", type=int, default=d.num_nodes, help="intermediate nodes per cell M (default: %(default)s)")
+    g.add_argument("--num-nodes", type=int, default=d.num_nodes,
+                   help="intermediate nodes per cell M (default: %(default)s)")
     g.add_argument("--reduction-cells", type=int, nargs="*", default=None,
                    help="indices of reduction cells (default: L//3 and 2L//3)")
-    g.add_argument("--channels", type=int, default=d.channels, help="op channels of the first cells (default: %(default)s)")
+    g.add_argument("--channels", type=int, default=d.channels,
+                   help="op channels of the first cells (default: %(default)s)")
     g.add_argument("--num-classes", type=int, default=d.num_classes, help="classes (default: %(default)s)")
     g.add_argument("--input-size", type=int, nargs=2, default=list(d.input_size), metavar=("H", "W"),
                    help="input size the space is laid out for (default: %(default)s)")

@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=max(1, args.search_epochs // 3), batch_size=bs,
                        guide=args.guide, latency_weight=args.latency_weight, a_lr=3e-3, seed=args.seed,
                        head=args.head)
-    searcher = Searcher(space, cfg, loader(w_half.indices, train_aug, True, 0), loader(a_half.indices, train_aug, True, 1),
+    searcher = Searcher(space, cfg, loader(w_half.indices, train_aug, True, 0),
+                        loader(a_half.indices, train_aug, True, 1),
                         loader(a_half.indices, train_plain, False, 0), table=table, run_dir=out / "search",
                         device=args.device, ignore_index=train_aug.ignore_index, progress=not args.json,
                         extra_config={"data": {"name": "synthetic", "num_images": args.images, "size": list(size)}})

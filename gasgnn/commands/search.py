@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--tau", type=float, nargs=2, default=[d.tau_start, d.tau_end], metavar=("START", "END"),
                    help="temperature schedule")
     g.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    g.add_argument("--checkpoint-ops", action="store_true",
+                   help="recompute op outputs in backward (much less memory, ~1.8x slower step)")
+    g.add_argument("--partial-channels", type=int, default=1,
+                   help="PC-DARTS: only 1/k of the channels go through the ops")
+    g.add_argument("--shared-relu", action="store_true", help="one ReLU of each edge input shared by its conv ops")
     g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (reproducible resume)")
@@ -89,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         latency_weight=args.latency_weight, latency_form=args.latency_form, target_ms=args.target_ms,
         target_fps=args.target_fps, relaxation=args.relaxation, tau_start=args.tau[0], tau_end=args.tau[1],
         amp=args.amp, seed=args.seed, deterministic=args.deterministic, num_workers=args.workers,
+        memory={"checkpoint": args.checkpoint_ops, "partial_channels": args.partial_channels,
+                "shared_relu": args.shared_relu},
     )
     wl, al, vl, base = search_loaders(args, space.input_size, cfg.batch_size, cfg.seed)
     if base.num_classes != space.num_classes:
