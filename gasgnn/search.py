@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import math
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -32,7 +31,7 @@ from gasgnn.latency import LatencyTable, latency_loss
 from gasgnn.metrics import ConfusionMatrix
 from gasgnn.space import SearchSpace
 from gasgnn.supernet import Supernet
-from gasgnn.utils import atomic_torch_save, atomic_write_text, write_json
+from gasgnn.utils import atomic_torch_save, atomic_write_text, rng_state, seed_everything, set_rng_state, write_json
 
 METRIC_FIELDS = [
     "epoch", "train_loss", "val_loss", "val_miou", "expected_latency_ms", "expected_fps", "alpha_entropy",
@@ -75,6 +74,11 @@ class SearchConfig:
         deterministic (bool): ``torch.use_deterministic_algorithms``. (default: :obj:`False`)
         num_workers (int): Data loader workers. (default: :obj:`0`)
         head (str): Head of the derived network (for the predicted latency). (default: :obj:`"aspp"`)
+        latency_without_none (bool): Take the expected latency over the non-``none`` ops only
+            (softmax renormalised without the ``none`` column). The derived network never contains
+            ``none``, so otherwise a strong latency weight drains the mass into ``none`` and leaves the
+            choice among real ops, hence the derived latency, to chance (docs/results.md shows it).
+            (default: :obj:`True`)
         memory (dict): Supernet memory options (:class:`gasgnn.supernet.MemoryOptions` fields:
             ``checkpoint``, ``partial_channels``, ``shared_relu``). (default: :obj:`{}`)
     """
@@ -104,6 +108,7 @@ class SearchConfig:
     deterministic: bool = False
     num_workers: int = 0
     head: str = "aspp"
+    latency_without_none: bool = True
     memory: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -119,30 +124,6 @@ class SearchConfig:
             raise ValueError(f"SearchConfig.latency_weight: must be >= 0, got {self.latency_weight}")
         if self.tau_start <= 0 or self.tau_end <= 0:
             raise ValueError("SearchConfig.tau_start/tau_end: must be > 0")
-
-
-def seed_everything(seed: int) -> None:
-    """Seeds Python, NumPy and torch."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """All RNG states, for checkpoints."""
-    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        st["cuda"] = torch.cuda.get_rng_state_all()
-    return st
-
-
-def set_rng_state(st: dict[str, Any]) -> None:
-    """Restores :func:`rng_state`."""
-    random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
-    torch.set_rng_state(st["torch"])
-    if "cuda" in st and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["cuda"])
 
 
 def alpha_entropy(alpha: Tensor) -> float:
@@ -194,9 +175,7 @@ class Searcher:
         self.ignore_index = ignore_index
         self.progress = progress
         self.extra_config = extra_config or {}
-        if config.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        seed_everything(config.seed)
+        seed_everything(config.seed, config.deterministic)
         self.net = Supernet(space, memory=config.memory or None).to(self.device)
         self.guide = build_guide(config.guide, space, **config.guide_kwargs).to(self.device)
         self.graph = space.arch_graph(self.net.alpha.detach()).to(self.device)
@@ -239,6 +218,11 @@ class Searcher:
         if self.table is None:
             z = alpha_p.new_zeros(())
             return z, z
+        if self.cfg.latency_without_none and "none" in self.space.ops:
+            # Masking before the softmax renormalises over the ops a derived network can contain.
+            none = torch.zeros_like(alpha_p, dtype=torch.bool)
+            none[:, self.space.ops.index("none")] = True
+            alpha_p = alpha_p.masked_fill(none, float("-inf"))
         # scale_edges: weigh edges by the share a derived network keeps, so the expected latency is on
         # the scale of the derived network (what the target form and the logged FPS compare against).
         total, _ = self.table.expected_latency(self.graph, alpha_p, space=self.space, head=self.cfg.head,

@@ -23,7 +23,6 @@ import csv
 import io
 import math
 import os
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -38,7 +37,15 @@ from tqdm.auto import tqdm
 
 from gasgnn.evaluate import build_model, evaluate, gasnet_spec
 from gasgnn.graph import Genotype
-from gasgnn.utils import atomic_torch_save, atomic_write_bytes, atomic_write_text, write_json
+from gasgnn.utils import (
+    atomic_torch_save,
+    atomic_write_bytes,
+    atomic_write_text,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    write_json,
+)
 
 #: Config fields that may differ between a run and its resumption (they do not change the results).
 RESUMABLE_CHANGES = frozenset({"workers", "progress", "device"})
@@ -224,33 +231,6 @@ def poly_warmup(total_iters: int, warmup_iters: int, warmup_factor: float = 0.1,
     return factor
 
 
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seeds torch, numpy and :mod:`random`; optionally turns on deterministic algorithms."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-
-
 class Trainer:
     """Trains a segmentation network from scratch and tracks validation mIoU.
 
@@ -356,7 +336,7 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "iteration": self.iteration, "best_miou": self.best_miou,
-            "best_epoch": self.best_epoch, "history": self.history, "rng": _rng_state(), "spec": self.spec,
+            "best_epoch": self.best_epoch, "history": self.history, "rng": rng_state(), "spec": self.spec,
             "config": self._config_dict(), "dataset": self._dataset_meta(),
         }
         return atomic_torch_save(state, self.out / "last.pt")
@@ -380,7 +360,7 @@ class Trainer:
         self.epoch, self.iteration = int(ckpt["epoch"]), int(ckpt["iteration"])
         self.best_miou, self.best_epoch = float(ckpt["best_miou"]), int(ckpt["best_epoch"])
         self.history = list(ckpt["history"])
-        _set_rng_state(ckpt["rng"])
+        set_rng_state(ckpt["rng"])
 
     def _write_logs(self) -> None:
         cols = ["epoch", "lr", "train_loss", "val_miou", "val_pixel_acc", "seconds"]

@@ -22,7 +22,7 @@ def table(space):
 
 
 def _loaders(seed=0):
-    args = argparse.Namespace(data="synthetic", root=None, num_images=8, scale_range=None, workers=0)
+    args = argparse.Namespace(data="synthetic", root=None, data_arg=["num_images=8"], scale_range=None, workers=0)
     return search_loaders(args, (32, 32), batch_size=2, seed=seed)
 
 
@@ -79,6 +79,7 @@ def test_kill_and_resume_equals_uninterrupted(space, table, tmp_path):
     assert (tmp_path / "killed" / "metrics.csv").read_text().count("\n") == 4
 
 
+@pytest.mark.slow  # every guide's search step is already covered in test_ggm.py
 @pytest.mark.parametrize("guide", ["gcn_sim", "fc", "none", "gat"])
 def test_guides_in_search(space, table, guide):
     s = _searcher(space, table, None, guide=guide)
@@ -107,3 +108,42 @@ def test_nan_stops_and_keeps_checkpoint(space, table, tmp_path):
     with pytest.raises(SearchDivergedError, match="last good checkpoint"):
         s2.run()
     assert (tmp_path / "nan" / "checkpoint.pt").read_bytes() == ck
+
+
+@pytest.mark.parametrize("random", [False, True])
+def test_search_command(space, table, tmp_path, random, capsys):
+    from gasgnn.cli import main
+
+    tpath = tmp_path / "table.json"
+    table.save(tpath)
+    out = tmp_path / ("random" if random else "gas")
+    argv = ["search", "--data", "synthetic", "--data-arg", "num_images=8", "--num-cells", "3", "--num-nodes", "2",
+            "--reduction-cells", "1", "--channels", "4", "--input-size", "32", "32", "--num-classes", "9",
+            "--epochs", "2", "--warmup-epochs", "1", "--steps-per-epoch", "1", "--latency-table", str(tpath),
+            "--out", str(out), "--no-figures", "--json"]
+    if random:
+        argv += ["--random", "--samples", "2", "--steps-per-sample", "1"]
+    assert main(argv) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert Genotype.load(res["genotype"]).space.num_cells == 3
+    assert res["predicted_latency_ms"] > 0
+    assert json.loads((out / "config.json").read_text())["guide"] == ("random" if random else "gcn_sim")
+
+
+def test_search_config_errors():
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        SearchConfig(epochs=2, warmup_epochs=3)
+    with pytest.raises(ValueError, match="relaxation"):
+        SearchConfig(relaxation="hard")
+
+
+def test_latency_term_ignores_none(space, table):
+    s = _searcher(space, table, None)
+    a = s.net.alpha.detach().clone().requires_grad_(True)
+    s.latency_term(a)[0].backward()
+    none = space.ops.index("none")
+    assert a.grad[:, none].abs().sum() == 0 and a.grad.abs().sum() > 0
+    s.cfg.latency_without_none = False
+    a.grad = None
+    s.latency_term(a)[0].backward()
+    assert a.grad[:, none].abs().sum() > 0

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from gasgnn.commands._common import emit_json
-from gasgnn.commands.train import add_data_args, data_kwargs
+from gasgnn.commands._data import add_data_args, data_kwargs
 
 
 def register(sub: argparse._SubParsersAction) -> None:

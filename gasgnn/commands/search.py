@@ -29,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_space_args(p)
-    add_data_args(p, default="camvid")
+    add_data_args(p, default="camvid", workers=0)
+    p.add_argument_group("data").add_argument(
+        "--scale-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+        help="random-scale range of the augmentation, relative to the stored images (default: centred on "
+             "input-size / image-size)")
     g = p.add_argument_group("search")
     g.add_argument("--out", type=Path, default=Path("runs/search"), help="run directory")
     g.add_argument("--guide", default=d.guide,
@@ -103,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     table = load_or_measure_table(args.latency_table, space, args.device, save_to=args.out / "latency_table.json")
     data_cfg = {"data": {"name": args.data, "root": str(args.root) if args.root else None,
-                         "num_images": args.num_images, "workers": args.workers}}
+                         "data_args": args.data_arg, "workers": args.workers}}
     if args.random:
         res = random_search(space, wl(0), vl(0), args.samples, args.steps_per_sample, table=table,
                             target_ms=args.target_ms, seed=args.seed, run_dir=args.out, device=args.device,
@@ -123,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         emit_json(summary)
     else:
         print(f"search done in {wall / 60:.1f} min; genotype: {args.out / 'genotype.json'} "
-              f"(predicted {pred:.2f} ms on {table.metadata.get('device', args.device)})")
+              f"(predicted {pred:.2f} ms on {table.meta.get('device_name', args.device)})")
     return 0
 
 

@@ -3,43 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from gasgnn.commands._common import emit_json
-
-
-def _data_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def add_data_args(p: argparse.ArgumentParser, split_default: str | None = None) -> None:
-    """Adds ``--data``, ``--root``, ``--data-arg`` (shared by ``train`` and ``eval``)."""
-    g = p.add_argument_group("data")
-    g.add_argument("--data", default="camvid",
-                   help="dataset: camvid, cityscapes, folder, synthetic (default: %(default)s)")
-    g.add_argument("--root", type=Path, default=None,
-                   help="dataset root (default: the dataset's own default, e.g. $GASGNN_CAMVID)")
-    g.add_argument("--data-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra dataset argument, value parsed as JSON when possible "
-                        "(e.g. --data-arg num_images=16 --data-arg size=[64,96]); repeatable")
-    g.add_argument("--workers", type=int, default=2, help="data loader processes (default: %(default)s)")
-
-
-def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Parses the ``--data-arg KEY=VALUE`` options."""
-    kw: dict[str, Any] = {}
-    for item in args.data_arg:
-        if "=" not in item:
-            raise ValueError(f"--data-arg expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        kw[k.strip()] = _data_value(v)
-    return kw
+from gasgnn.commands._data import add_data_args, data_kwargs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
