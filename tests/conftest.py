@@ -4,6 +4,11 @@ from pathlib import Path
 import pytest
 import torch
 
+# Without a GPU, the Triton kernels are tested in Triton's interpreter. Triton reads this when it is
+# first imported, so it must be set before any test module (or torch internals) import it.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 CAMVID = Path(os.environ.get("GASGNN_CAMVID", REPO.parent / "shared" / "data" / "CamVid"))
 

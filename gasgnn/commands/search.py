@@ -111,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
     if args.random:
         res = random_search(space, wl(0), vl(0), args.samples, args.steps_per_sample, table=table,
                             target_ms=args.target_ms, seed=args.seed, run_dir=args.out, device=args.device,
-                            ignore_index=base.ignore_index, extra_config=data_cfg)
+                            ignore_index=base.ignore_index, extra_config=data_cfg, progress=not args.json)
         genotype = res.genotype
     else:
         searcher = Searcher(space, cfg, wl, al, vl, table=table, run_dir=args.out, device=args.device,
-                            ignore_index=base.ignore_index, extra_config=data_cfg)
+                            ignore_index=base.ignore_index, extra_config=data_cfg, progress=not args.json)
         genotype = searcher.run(resume=args.resume)
     if not args.no_figures:
         make_figures(args.out)
