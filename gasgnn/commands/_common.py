@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from gasgnn.space import SearchSpace
@@ -40,3 +41,14 @@ def emit_json(obj: Any) -> None:
     """Prints machine-readable output on stdout."""
     json.dump(obj, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+def add_model_args(p: argparse.ArgumentParser, weights_help: str) -> None:
+    """Adds where a trained network comes from: ``--checkpoint``, or ``--genotype`` with ``--weights``,
+    ``--head`` and ``--head-channels`` (eval, export)."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="training checkpoint (best.pt or last.pt)")
+    src.add_argument("--genotype", help="genotype JSON file or reference name (hand_sep, hand_light)")
+    p.add_argument("--weights", type=Path, default=None, help=f"with --genotype: {weights_help}")
+    p.add_argument("--head", default=None, help="with --genotype: head, aspp or ppm (default: aspp)")
+    p.add_argument("--head-channels", type=int, default=128, help="with --genotype: head width (default: %(default)s)")

@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from gasgnn.commands._common import emit_json
+from gasgnn.commands._common import add_model_args, emit_json
 from gasgnn.commands._data import add_data_args, data_kwargs
 
 
@@ -22,12 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     a, D = p.add_argument, " (default: %(default)s)"
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", type=Path, help="training checkpoint (best.pt or last.pt)")
-    src.add_argument("--genotype", help="genotype JSON file or reference name (with --weights)")
-    a("--weights", type=Path, default=None, help="with --genotype: weights file (state dict or checkpoint)")
-    a("--head", default=None, help="with --genotype: head (default: aspp)")
-    a("--head-channels", type=int, default=128, help="with --genotype: head width" + D)
+    add_model_args(p, "weights file (state dict or checkpoint)")
     add_data_args(p)
     a("--split", default="val", help="split to evaluate" + D)
     a("--size", type=int, nargs=2, default=None, metavar=("H", "W"),

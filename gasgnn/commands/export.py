@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gasgnn.commands._common import emit_json
+from gasgnn.commands._common import add_model_args, emit_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,12 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     a, D = p.add_argument, " (default: %(default)s)"
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", type=Path, help="training checkpoint (best.pt or last.pt)")
-    src.add_argument("--genotype", help="genotype JSON file or reference name")
-    a("--weights", type=Path, default=None, help="with --genotype: weights (default: random weights)")
-    a("--head", default=None, help="with --genotype: head, aspp or ppm (default: aspp)")
-    a("--head-channels", type=int, default=128, help="with --genotype: head width" + D)
+    add_model_args(p, "weights (default: random weights)")
     a("--num-classes", type=int, default=None, help="with --genotype: classes (default: the genotype's)")
     a("--format", default="onnx", choices=["onnx"], help="export format" + D)
     a("--out", type=Path, default=Path("model.onnx"), help="output file" + D)
