@@ -32,7 +32,7 @@ def main() -> None:
     p.add_argument("--data", default="camvid")
     p.add_argument("--root", default=None)
     p.add_argument("--guide", default="gcn_sim")
-    p.add_argument("--input-size", type=int, nargs=2, default=[90, 120])
+    p.add_argument("--input-size", type=int, nargs=2, default=[90, 120], help="training crop of the searches")
     p.add_argument("--bench-size", type=int, nargs=2, default=[180, 240], help="size of the latency measurement")
     p.add_argument("--num-cells", type=int, default=8)
     p.add_argument("--channels", type=int, default=8)
@@ -45,12 +45,14 @@ def main() -> None:
     args = p.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)
+    # The space (and so the latency table and the ArchGraph) is laid out at the deployment size; the
+    # search trains on --input-size crops.
     space_args = ["--num-cells", str(args.num_cells), "--channels", str(args.channels),
-                  "--input-size", *map(str, args.input_size)]
+                  "--input-size", *map(str, args.bench_size)]
     table_path = args.out / "latency_table.json"
     if not table_path.is_file():  # one table, measured at the bench size, shared by every run
-        gasgnn_main(["latency", "measure", *space_args[:4], "--sizes", *map(str, args.input_size),
-                     *map(str, args.bench_size), "--out", str(table_path), "--heads", "aspp"])
+        gasgnn_main(["latency", "measure", *space_args[:4], "--sizes", *map(str, args.bench_size),
+                     "--out", str(table_path), "--heads", "aspp"])
     runs = []
     for w in args.weights:
         run = args.out / f"w{w:g}"
@@ -59,7 +61,8 @@ def main() -> None:
                "--guide", args.guide, "--latency-weight", str(w), "--latency-table", str(table_path),
                "--epochs", str(args.epochs), "--warmup-epochs", str(args.warmup_epochs),
                "--steps-per-epoch", str(args.steps_per_epoch), "--batch-size", str(args.batch_size),
-               "--a-lr", str(args.a_lr), "--seed", str(args.seed), "--out", str(run), "--no-figures"]
+               "--a-lr", str(args.a_lr), "--seed", str(args.seed), "--out", str(run), "--no-figures",
+               "--crop", *map(str, args.input_size)]
         if (run / "checkpoint.pt").is_file():
             cmd.append("--resume")
         gasgnn_main(cmd)

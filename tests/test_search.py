@@ -123,11 +123,16 @@ def test_search_command(space, table, tmp_path, random, capsys):
             "--out", str(out), "--no-figures", "--json"]
     if random:
         argv += ["--random", "--samples", "2", "--steps-per-sample", "1"]
+    else:
+        argv += ["--crop", "24", "32"]  # train at a smaller crop than the latency resolution
     assert main(argv) == 0
     res = json.loads(capsys.readouterr().out)
     assert Genotype.load(res["genotype"]).space.num_cells == 3
     assert res["predicted_latency_ms"] > 0
-    assert json.loads((out / "config.json").read_text())["guide"] == ("random" if random else "gcn_sim")
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["guide"] == ("random" if random else "gcn_sim")
+    if not random:
+        assert cfg["data"]["crop"] == [24, 32] and cfg["space"]["input_size"] == [32, 32]
 
 
 def test_search_config_errors():

@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
              "input-size / image-size)")
     g = p.add_argument_group("search")
     g.add_argument("--out", type=Path, default=Path("runs/search"), help="run directory")
+    g.add_argument("--crop", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="training crop of the search (default: --input-size). --input-size stays the "
+                        "resolution the latency table and the ArchGraph are laid out for, so a search can "
+                        "train at reduced resolution while optimising latency at the deployment one")
     g.add_argument("--guide", default=d.guide,
                    help="guidance module: gcn_sim, gcn, gat, gatv2, sage, gin, transformer, fc, none, "
                         "or package.module:ClassName")
@@ -101,13 +105,15 @@ def run(args: argparse.Namespace) -> int:
         memory={"checkpoint": args.checkpoint_ops, "partial_channels": args.partial_channels,
                 "shared_relu": args.shared_relu},
     )
-    wl, al, vl, base = search_loaders(args, space.input_size, cfg.batch_size, cfg.seed)
+    crop = tuple(args.crop) if args.crop else space.input_size
+    wl, al, vl, base = search_loaders(args, crop, cfg.batch_size, cfg.seed)
     if base.num_classes != space.num_classes:
         space = space.replace(num_classes=base.num_classes)
     args.out.mkdir(parents=True, exist_ok=True)
     table = load_or_measure_table(args.latency_table, space, args.device, save_to=args.out / "latency_table.json")
     data_cfg = {"data": {"name": args.data, "root": str(args.root) if args.root else None,
-                         "data_args": args.data_arg, "workers": args.workers}}
+                         "data_args": args.data_arg, "workers": args.workers,
+                         "crop": list(crop)}}
     if args.random:
         res = random_search(space, wl(0), vl(0), args.samples, args.steps_per_sample, table=table,
                             target_ms=args.target_ms, seed=args.seed, run_dir=args.out, device=args.device,
