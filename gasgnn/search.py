@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -459,8 +458,3 @@ class Searcher:
             kept = {k: v for k, v in prev.items() if v is not None and k in ("miou", "measured_latency_ms")}
             summary = {**summary, **kept}
         write_json(old, summary)
-
-
-def nan_to_none(x: float | None) -> float | None:
-    """JSON-friendly float."""
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
