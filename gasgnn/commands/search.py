@@ -105,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
         memory={"checkpoint": args.checkpoint_ops, "partial_channels": args.partial_channels,
                 "shared_relu": args.shared_relu},
     )
+    if not args.random:
+        from gasgnn.ggm import build_guide
+
+        build_guide(args.guide, space)  # a bad --guide fails now, not after the table is measured
     crop = tuple(args.crop) if args.crop else space.input_size
     wl, al, vl, base = search_loaders(args, crop, cfg.batch_size, cfg.seed)
     if base.num_classes != space.num_classes:
