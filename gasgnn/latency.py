@@ -360,7 +360,7 @@ class LatencyTable:
     # --- using the table ---------------------------------------------------------------------------
     def for_space(
         self, space: Any, graph: Any = None, head: str = "aspp", head_channels: int = 128, kept: int = 2,
-        scale_edges: bool = False,
+        scale_edges: bool = False, exclude_none: bool = False,
     ) -> SpaceLatency:
         """The compiled per-node LUT ``[N, K]`` and constants of ``space`` (cached).
 
@@ -377,6 +377,10 @@ class LatencyTable:
             scale_edges (bool, optional): Weigh the edges into node ``d`` by ``min(kept, d) / d``, the
                 fraction a derived network keeps, so the total estimates a derived network rather than
                 the whole supernet. (default: :obj:`False`)
+            exclude_none (bool, optional): Take the expectation over the non-``none`` ops only
+                (softmax renormalised without the ``none`` column), as a derived network never keeps
+                ``none``; otherwise a latency loss can lower the estimate by moving weight onto ``none``
+                without changing the derived network. (default: :obj:`False`)
         """
         if graph is None:
             graph = space.arch_graph()
@@ -389,13 +393,16 @@ class LatencyTable:
                 f"({space.num_arch_nodes} nodes, ops {list(space.ops)})"
             )
         attrs = torch.stack([graph.stride, graph.channels, graph.height, graph.width, graph.cell, graph.dst])
-        sig = (space, head, head_channels, kept, scale_edges, tuple(graph.op_names), attrs.numpy().tobytes())
+        attrs = attrs.cpu()  # the graph may live on the GPU; the compiled LUT casts itself to alpha's device
+        sig = (space, head, head_channels, kept, scale_edges, exclude_none, tuple(graph.op_names),
+               attrs.numpy().tobytes())
         if sig not in self._compiled:
-            self._compiled[sig] = self._compile(space, graph, attrs, head, head_channels, kept, scale_edges)
+            self._compiled[sig] = self._compile(space, graph, attrs, head, head_channels, kept, scale_edges,
+                                                exclude_none)
         return self._compiled[sig]
 
     def _compile(self, space: Any, graph: Any, attrs: Tensor, head: str, head_channels: int, kept: int,
-                 scale_edges: bool) -> SpaceLatency:
+                 scale_edges: bool, exclude_none: bool = False) -> SpaceLatency:
         ref = space.arch_graph(torch.zeros(space.num_arch_nodes, space.num_ops))
         for i, name in enumerate(("stride", "channels", "height", "width", "cell", "dst")):
             if not torch.equal(attrs[i], getattr(ref, name)):
@@ -424,18 +431,19 @@ class LatencyTable:
                 const += self[k]
             else:
                 cell_const[c] += self[k]
-        return SpaceLatency(rows, attrs[4].clone(), cell_const, const)
+        exclude = torch.tensor([exclude_none and o == "none" for o in ops])
+        return SpaceLatency(rows, attrs[4].clone(), cell_const, const, exclude if exclude.any() else None)
 
     def expected_latency(
         self, graph: Any, alpha: Tensor | None = None, *, space: Any = None, head: str = "aspp",
-        head_channels: int = 128, kept: int = 2, scale_edges: bool = False,
+        head_channels: int = 128, kept: int = 2, scale_edges: bool = False, exclude_none: bool = False,
     ) -> tuple[Tensor, Tensor]:
         """Differentiable expected latency (ms) of the supernet under ``alpha``; see
-        :func:`expected_latency`."""
+        :func:`expected_latency` and :meth:`for_space`."""
         space = space if space is not None else getattr(graph, "space", None)
         if space is None:
             raise LatencyTableError("expected_latency needs the SearchSpace (space=...) for its constants")
-        lut = self.for_space(space, graph, head, head_channels, kept, scale_edges)
+        lut = self.for_space(space, graph, head, head_channels, kept, scale_edges, exclude_none)
         return lut(graph.x if alpha is None else alpha)
 
     def predict(
@@ -490,15 +498,20 @@ class SpaceLatency:
         cell (Tensor): ``[N]`` cell index of each node.
         cell_const (Tensor): ``[num_cells]`` fixed cost of each cell (pre-processing, sums, concat).
         const (float): Stem, head and upsampling.
+        exclude (Tensor, optional): ``[K]`` bool, op columns left out of the softmax (``none`` for a
+            derived-network estimate). (default: :obj:`None`)
 
     Shapes:
         - **input:** alpha ``[N, K]``
         - **output:** total ``[]``, per cell ``[num_cells]`` (ms)
     """
 
-    def __init__(self, rows: Tensor, cell: Tensor, cell_const: Tensor, const: float) -> None:
+    def __init__(
+        self, rows: Tensor, cell: Tensor, cell_const: Tensor, const: float, exclude: Tensor | None = None
+    ) -> None:
         self.rows, self.cell, self.cell_const, self.const = rows, cell, cell_const, float(const)
-        self._cast: dict[tuple, tuple[Tensor, Tensor, Tensor]] = {}
+        self.exclude = exclude
+        self._cast: dict[tuple, tuple[Tensor, Tensor, Tensor, Tensor | None]] = {}
 
     @property
     def num_cells(self) -> int:
@@ -510,8 +523,11 @@ class SpaceLatency:
         ck = (alpha.device, alpha.dtype)
         if ck not in self._cast:
             self._cast[ck] = (self.rows.to(alpha.device, alpha.dtype), self.cell.to(alpha.device),
-                              self.cell_const.to(alpha.device, alpha.dtype))
-        rows, cell, cell_const = self._cast[ck]
+                              self.cell_const.to(alpha.device, alpha.dtype),
+                              None if self.exclude is None else self.exclude.to(alpha.device))
+        rows, cell, cell_const, exclude = self._cast[ck]
+        if exclude is not None:  # -inf before the softmax renormalises over the remaining ops
+            alpha = alpha.masked_fill(exclude, float("-inf"))
         per_node = (torch.softmax(alpha, dim=-1) * rows).sum(dim=-1)
         per_cell = scatter(per_node, cell, dim=0, dim_size=self.num_cells, reduce="sum") + cell_const
         return per_cell.sum() + self.const, per_cell
@@ -522,7 +538,7 @@ class SpaceLatency:
 
 def expected_latency(
     graph: Any, alpha: Tensor | None = None, *, table: LatencyTable, space: Any = None, head: str = "aspp",
-    head_channels: int = 128, kept: int = 2, scale_edges: bool = False,
+    head_channels: int = 128, kept: int = 2, scale_edges: bool = False, exclude_none: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Differentiable expected latency (ms) of the supernet:
     :math:`c_0 + \\sum_k (c_k + \\sum_{n \\in k} \\mathrm{softmax}(\\alpha_n) \\cdot \\mathrm{LUT}_n)`.
@@ -540,13 +556,15 @@ def expected_latency(
         kept (int, optional): Inputs kept per node (node-sum constants). (default: :obj:`2`)
         scale_edges (bool, optional): Weigh edges by the fraction a derived network keeps
             (see :meth:`LatencyTable.for_space`). (default: :obj:`False`)
+        exclude_none (bool, optional): Leave ``none`` out of the expectation (see
+            :meth:`LatencyTable.for_space`). (default: :obj:`False`)
 
     Returns:
         (Tensor, Tensor): the total ``[]`` and the per-cell latency ``[num_cells]`` in ms (cell costs
         include their fixed parts; the total adds stem, head and upsampling).
     """
     return table.expected_latency(graph, alpha, space=space, head=head, head_channels=head_channels,
-                                  kept=kept, scale_edges=scale_edges)
+                                  kept=kept, scale_edges=scale_edges, exclude_none=exclude_none)
 
 
 # The loss forms live in their own module; re-exported here as part of the latency API.

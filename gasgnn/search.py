@@ -178,6 +178,11 @@ class Searcher:
         self.net = Supernet(space, memory=config.memory or None).to(self.device)
         self.guide = build_guide(config.guide, space, **config.guide_kwargs).to(self.device)
         self.graph = space.arch_graph(self.net.alpha.detach()).to(self.device)
+        # The LUT is compiled once; every step only does softmax(alpha') . rows.
+        # scale_edges: weigh edges by the share a derived network keeps, so the expected latency is on
+        # the scale of the derived network (what the target form and the logged FPS compare against).
+        self.lut = None if table is None else table.for_space(
+            space, self.graph, head=config.head, scale_edges=True, exclude_none=config.latency_without_none)
         self.w_opt = torch.optim.SGD(
             self.net.weight_parameters(), lr=config.w_lr, momentum=config.w_momentum,
             weight_decay=config.w_weight_decay,
@@ -214,18 +219,10 @@ class Searcher:
 
     def latency_term(self, alpha_p: Tensor) -> tuple[Tensor, Tensor]:
         """(weighted latency loss, expected latency in ms) for alpha'."""
-        if self.table is None:
+        if self.lut is None:
             z = alpha_p.new_zeros(())
             return z, z
-        if self.cfg.latency_without_none and "none" in self.space.ops:
-            # Masking before the softmax renormalises over the ops a derived network can contain.
-            none = torch.zeros_like(alpha_p, dtype=torch.bool)
-            none[:, self.space.ops.index("none")] = True
-            alpha_p = alpha_p.masked_fill(none, float("-inf"))
-        # scale_edges: weigh edges by the share a derived network keeps, so the expected latency is on
-        # the scale of the derived network (what the target form and the logged FPS compare against).
-        total, _ = self.table.expected_latency(self.graph, alpha_p, space=self.space, head=self.cfg.head,
-                                               scale_edges=True)
+        total, _ = self.lut(alpha_p)
         loss = latency_loss(total, form=self.cfg.latency_form, target_ms=self.cfg.target_ms,
                             target_fps=self.cfg.target_fps)
         return self.cfg.latency_weight * loss, total
@@ -271,11 +268,11 @@ class Searcher:
         return float(loss_w.detach())
 
     @torch.no_grad()
-    def evaluate(self, loader: Iterable) -> tuple[float, float]:
+    def evaluate(self, loader: Iterable, alpha_p: Tensor | None = None) -> tuple[float, float]:
         """(loss, mIoU) of the supernet under softmax(alpha') on ``loader``."""
         self.net.eval()
         cm = ConfusionMatrix(self.space.num_classes, ignore_index=self.ignore_index)
-        w = torch.softmax(self.alpha_prime(), dim=-1)
+        w = torch.softmax(self.alpha_prime() if alpha_p is None else alpha_p, dim=-1)
         tot, n = 0.0, 0
         for i, (x, y) in enumerate(loader):
             if self.cfg.steps_per_epoch is not None and i >= self.cfg.steps_per_epoch:
@@ -328,17 +325,18 @@ class Searcher:
             self._write_summary(genotype)
         return genotype
 
-    def derive(self) -> Genotype:
-        """The genotype derived from the current alpha'."""
+    def derive(self, alpha_p: Tensor | None = None) -> Genotype:
+        """The genotype derived from alpha' (the current one when :obj:`None`)."""
         with torch.no_grad():
-            return derive(self.space, self.alpha_prime().cpu(), graph=self.graph.cpu())
+            alpha_p = self.alpha_prime() if alpha_p is None else alpha_p
+            return derive(self.space, alpha_p.cpu(), graph=self.graph.cpu())
 
     def _end_epoch(self, epoch: int, train_loss: float, tau: float, seconds: float) -> None:
-        val_loss, miou = self.evaluate(self.val_loader(epoch))
         with torch.no_grad():
             alpha_p = self.alpha_prime().float()
             _, lat = self.latency_term(alpha_p)
-        genotype = self.derive()
+        val_loss, miou = self.evaluate(self.val_loader(epoch), alpha_p)
+        genotype = self.derive(alpha_p)
         changes = (
             sum(a != b for a, b in zip(genotype.cells, self.last_genotype.cells)) if self.last_genotype else 0
         )

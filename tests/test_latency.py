@@ -353,3 +353,18 @@ def test_runner_cycles_cold_copies():
     assert not torch.equal(outs[0], outs[1])  # independent copies, taken in turn ...
     period = next(i for i in range(1, 70) if torch.equal(outs[0], outs[i]))
     assert 2 <= period <= 64 and torch.equal(outs[1], outs[period + 1])  # ... and cycled
+
+
+def test_exclude_none_renormalises_over_real_ops(tiny_space):
+    table = known_table(tiny_space)
+    graph = tiny_space.arch_graph()
+    alpha = torch.randn(tiny_space.num_arch_nodes, tiny_space.num_ops, dtype=torch.float64)
+    none = tiny_space.ops.index("none")
+    masked = alpha.clone()
+    masked[:, none] = -1e9  # softmax weight ~0 on 'none': the same expectation by hand
+    ref, _ = table.expected_latency(graph, masked, space=tiny_space)
+    got, _ = table.expected_latency(graph, alpha, space=tiny_space, exclude_none=True)
+    assert torch.allclose(got, ref)
+    a = alpha.clone().requires_grad_(True)
+    table.expected_latency(graph, a, space=tiny_space, exclude_none=True)[0].backward()
+    assert a.grad[:, none].abs().sum() == 0 and a.grad.isfinite().all()

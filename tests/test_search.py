@@ -148,7 +148,7 @@ def test_latency_term_ignores_none(space, table):
     s.latency_term(a)[0].backward()
     none = space.ops.index("none")
     assert a.grad[:, none].abs().sum() == 0 and a.grad.abs().sum() > 0
-    s.cfg.latency_without_none = False
+    s = _searcher(space, table, None, latency_without_none=False)
     a.grad = None
     s.latency_term(a)[0].backward()
     assert a.grad[:, none].abs().sum() > 0
