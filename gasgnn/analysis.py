@@ -169,9 +169,10 @@ def run_table(run: Run, notes: list[str] | None = None) -> Any:
 
 def count_params(genotype: Genotype, head: str = "aspp") -> int:
     """Parameters of the derived :class:`~gasgnn.net.GASNet` (stem, cells, head)."""
+    from gasgnn.bench import count_params as count_module_params
     from gasgnn.net import GASNet
 
-    return sum(p.numel() for p in GASNet(genotype, head=head).parameters())
+    return count_module_params(GASNet(genotype, head=head))
 
 
 def analyze(genotype: Genotype, table: Any = None, params: bool = False) -> dict[str, Any]:

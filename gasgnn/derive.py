@@ -28,6 +28,19 @@ def edge_strengths(space: SearchSpace, alpha: Tensor) -> tuple[Tensor, Tensor]:
     return w.max(dim=-1)
 
 
+def op_entropy(alpha: Tensor) -> Tensor:
+    """Entropy (nats) of ``softmax(alpha)`` per ArchGraph node; ``log K`` is uniform, 0 one-hot.
+
+    Args:
+        alpha (Tensor): ``[..., K]``.
+
+    Returns:
+        Tensor: ``[...]``.
+    """
+    p = torch.softmax(alpha.detach().float(), dim=-1)
+    return -(p * p.clamp_min(1e-12).log()).sum(-1)
+
+
 def derive(space: SearchSpace, alpha: Tensor, k: int = 2, graph: Data | None = None) -> Genotype:
     """Derives a cell-heterogeneous genotype with the DARTS rule, every cell on its own.
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from gasgnn.derive import derive
+from gasgnn.derive import derive, op_entropy
 from gasgnn.ggm import build_guide
 from gasgnn.graph import Genotype
 from gasgnn.latency import LatencyTable, latency_loss
@@ -127,8 +127,7 @@ class SearchConfig:
 
 def alpha_entropy(alpha: Tensor) -> float:
     """Mean entropy (nats) of softmax(alpha) over ArchGraph nodes; log(K) is uniform."""
-    p = torch.softmax(alpha.detach().float(), dim=-1)
-    return float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean())
+    return float(op_entropy(alpha).mean())
 
 
 LoaderFactory = Callable[[int], Iterable]

@@ -18,6 +18,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from gasgnn.derive import op_entropy
 from gasgnn.viz import (
     REDUCTION_COLOR,
     _finish,
@@ -30,8 +31,8 @@ from gasgnn.viz import (
 
 
 def _entropy(alpha: Tensor) -> Tensor:
-    p = torch.softmax(alpha.float(), dim=-1)
-    return -(p * torch.log(p.clamp_min(1e-12))).sum(-1) / math.log(alpha.size(-1))
+    """Per-node entropy normalised to [0, 1] (1 = uniform over the K ops)."""
+    return op_entropy(alpha) / math.log(alpha.size(-1))
 
 
 def draw_alpha_history(alpha_history: Tensor, space: Any, path: str | os.PathLike | None = None,

@@ -43,3 +43,14 @@ def test_derive_bad_alpha():
         derive(s, torch.zeros(3, 8))
     with pytest.raises(ValueError, match="NaN"):
         derive(s, torch.full((28, 8), float("nan")))
+
+
+def test_op_entropy():
+    import math
+
+    from gasgnn.derive import op_entropy
+
+    assert torch.allclose(op_entropy(torch.zeros(3, 8)), torch.full((3,), math.log(8)))
+    peaked = torch.zeros(2, 8)
+    peaked[:, 3] = 50.0
+    assert op_entropy(peaked).max() < 1e-6

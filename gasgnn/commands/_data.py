@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from torch.utils.data import DataLoader, Subset
 
 
 def _data_value(text: str) -> Any:
@@ -45,38 +42,9 @@ def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
-def search_loaders(
-    args: argparse.Namespace, input_size: tuple[int, int], batch_size: int, seed: int
-) -> tuple[Callable[[int], DataLoader], Callable[[int], DataLoader], Callable[[int], DataLoader], Any]:
-    """Builds the epoch-seeded loader factories of a search: weights half, architecture half (both
-    augmented) and the architecture half without augmentation (for mIoU).
+def search_loaders(args: argparse.Namespace, input_size: tuple[int, int], batch_size: int, seed: int) -> tuple:
+    """:func:`gasgnn.data.search_loaders` from the :func:`add_data_args` options (and ``--scale-range``)."""
+    from gasgnn.data import search_loaders as build
 
-    Returns:
-        (weights_loader, arch_loader, val_loader, dataset): factories ``f(epoch) -> DataLoader``.
-    """
-    from gasgnn.data import build_dataset, eval_transform, make_loader, split_search, train_transform
-
-    base = build_dataset(args.data, args.root, "train", **data_kwargs(args))
-    h, w = base.image_size(0) if hasattr(base, "image_size") else _first_size(base)
-    scale = args.scale_range
-    if scale is None:  # centre the random scale on the search resolution
-        f = max(input_size[0] / h, input_size[1] / w)
-        scale = (0.75 * f, 1.25 * f)
-    aug = build_dataset(args.data, args.root, "train",
-                        transform=train_transform(input_size, scale, ignore_index=base.ignore_index),
-                        **data_kwargs(args))
-    plain = build_dataset(args.data, args.root, "train", transform=eval_transform(input_size),
-                          **data_kwargs(args))
-    w_half, a_half = split_search(base, seed=seed)
-
-    def factory(indices: list[int], ds: Any, shuffle: bool, offset: int) -> Callable[[int], DataLoader]:
-        return lambda epoch: make_loader(Subset(ds, indices), batch_size, shuffle=shuffle, num_workers=args.workers,
-                                         seed=seed * 100003 + 2 * epoch + offset, drop_last=shuffle)
-
-    return (factory(w_half.indices, aug, True, 0), factory(a_half.indices, aug, True, 1),
-            factory(a_half.indices, plain, False, 0), base)
-
-
-def _first_size(ds: Any) -> tuple[int, int]:
-    _, mask = ds[0]
-    return int(mask.shape[-2]), int(mask.shape[-1])
+    return build(args.data, args.root, input_size, batch_size, seed, scale_range=args.scale_range,
+                 num_workers=args.workers, dataset_kwargs=data_kwargs(args))

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gasgnn.analysis import analyze
     from gasgnn.bench import benchmark
-    from gasgnn.data import build_dataset, eval_transform, make_loader, split_search, train_transform
+    from gasgnn.data import build_dataset, eval_transform, search_loaders, train_transform
     from gasgnn.latency import LatencyTable
     from gasgnn.net import GASNet
     from gasgnn.search import SearchConfig, Searcher
@@ -67,16 +67,15 @@ def run(args: argparse.Namespace) -> int:
 
     # 1. Data: generated street scenes (deterministic for the seed).
     ds_kw = dict(size=size, seed=args.seed)
-    train_aug = build_dataset("synthetic", split="train", num_images=args.images,
-                              transform=train_transform(size, (0.75, 1.25)), **ds_kw)
-    train_plain = build_dataset("synthetic", split="train", num_images=args.images,
-                                transform=eval_transform(), **ds_kw)
+    bs = 4
+    wl, al, vl, train_set = search_loaders("synthetic", None, size, bs, seed=args.seed, scale_range=(0.75, 1.25),
+                                           dataset_kwargs=dict(num_images=args.images, **ds_kw))
     val_set = build_dataset("synthetic", split="val", num_images=max(args.images // 4, 4),
                             transform=eval_transform(), **ds_kw)
     space = SearchSpace(num_cells=args.num_cells, channels=args.channels, input_size=size,
-                        num_classes=train_aug.num_classes)
-    say(f"[1/6] data: {len(train_aug)} generated training images at {size[0]}x{size[1]}, "
-        f"{train_aug.num_classes} classes; space: {space.num_cells} cells x {space.edges_per_cell} edges x "
+                        num_classes=train_set.num_classes)
+    say(f"[1/6] data: {len(train_set)} generated training images at {size[0]}x{size[1]}, "
+        f"{train_set.num_classes} classes; space: {space.num_cells} cells x {space.edges_per_cell} edges x "
         f"{space.num_ops} ops")
 
     # 2. Latency table on this machine (resumable: a killed demo re-uses what it measured).
@@ -88,22 +87,11 @@ def run(args: argparse.Namespace) -> int:
         f"in {time.perf_counter() - t:.0f} s -> {out / 'latency_table.json'}")
 
     # 3. Search (resumes from the run's checkpoint if the demo was interrupted).
-    w_half, a_half = split_search(train_aug, seed=args.seed)
-    bs = 4
-
-    def loader(indices, ds, shuffle, offset):
-        from torch.utils.data import Subset
-
-        return lambda epoch: make_loader(Subset(ds, indices), bs, shuffle=shuffle, seed=args.seed + 2 * epoch + offset,
-                                         drop_last=shuffle)
-
     cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=max(1, args.search_epochs // 3), batch_size=bs,
                        guide=args.guide, latency_weight=args.latency_weight, a_lr=3e-3, seed=args.seed,
                        head=args.head)
-    searcher = Searcher(space, cfg, loader(w_half.indices, train_aug, True, 0),
-                        loader(a_half.indices, train_aug, True, 1),
-                        loader(a_half.indices, train_plain, False, 0), table=table, run_dir=out / "search",
-                        device=args.device, ignore_index=train_aug.ignore_index, progress=not args.json,
+    searcher = Searcher(space, cfg, wl, al, vl, table=table, run_dir=out / "search",
+                        device=args.device, ignore_index=train_set.ignore_index, progress=not args.json,
                         extra_config={"data": {"name": "synthetic", "num_images": args.images, "size": list(size)}})
     t = time.perf_counter()
     genotype = searcher.run(resume=(out / "search" / "checkpoint.pt").is_file())

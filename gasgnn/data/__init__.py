@@ -27,7 +27,7 @@ from .base import (
 from .camvid import CAMVID_CLASSES, CAMVID_PALETTE, CAMVID_VOID, CamVid, default_camvid_root
 from .cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAINID, CITYSCAPES_PALETTE, Cityscapes
 from .folder import FolderDataset, default_palette, read_classes_file, write_classes_file
-from .loaders import make_loader, seed_worker, split_search
+from .loaders import make_loader, search_loaders, seed_worker, split_search
 from .registry import DATASETS, available_datasets, build_dataset, register_dataset
 from .stats import class_histogram
 from .synthetic import SyntheticStreets
@@ -97,6 +97,7 @@ __all__ = [
     "denormalize",
     # loaders
     "make_loader",
+    "search_loaders",
     "seed_worker",
     "split_search",
     # stats

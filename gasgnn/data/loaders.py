@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-__all__ = ["make_loader", "seed_worker", "split_search"]
+__all__ = ["make_loader", "search_loaders", "seed_worker", "split_search"]
 
 
 def seed_worker(worker_id: int) -> None:
@@ -111,3 +112,55 @@ def split_search(dataset: Dataset, seed: int = 0, fraction: float = 0.5) -> tupl
     first = sorted(perm[:k].tolist())
     second = sorted(perm[k:].tolist())
     return Subset(dataset, first), Subset(dataset, second)
+
+
+LoaderFactory = Callable[[int], DataLoader]
+
+
+def search_loaders(
+    name: str, root: Any, input_size: Sequence[int], batch_size: int, seed: int = 0,
+    scale_range: Sequence[float] | None = None, num_workers: int = 0, dataset_kwargs: dict | None = None,
+) -> tuple[LoaderFactory, LoaderFactory, LoaderFactory, Any]:
+    """The loaders of a bi-level search, as epoch-seeded factories ``f(epoch) -> DataLoader``.
+
+    The training split is halved with :func:`split_search`; the weights half and the architecture half
+    get the training augmentation, and the architecture half is also served without augmentation
+    (for the per-epoch mIoU). A factory re-seeds its loader from the epoch, so a resumed search sees the
+    same batches as an uninterrupted one.
+
+    Args:
+        name (str): Registered dataset name.
+        root (str or PathLike, optional): Dataset root.
+        input_size ((int, int)): Crop ``(H, W)``.
+        batch_size (int): Images per batch.
+        seed (int, optional): Seed of the split and of the loaders. (default: :obj:`0`)
+        scale_range ((float, float), optional): Random-scale range; :obj:`None` centres it on
+            ``input_size / image size`` (0.75x to 1.25x). (default: :obj:`None`)
+        num_workers (int, optional): Loader processes. (default: :obj:`0`)
+        dataset_kwargs (dict, optional): Passed to :func:`~gasgnn.data.build_dataset`. (default: :obj:`None`)
+
+    Returns:
+        (weights_loader, arch_loader, val_loader, dataset): three factories and the un-augmented
+        training set (for ``num_classes``, ``ignore_index``).
+    """
+    from .registry import build_dataset
+    from .transforms import eval_transform, train_transform
+
+    kw = dict(dataset_kwargs or {})
+    size = (int(input_size[0]), int(input_size[1]))
+    base = build_dataset(name, root, "train", **kw)
+    if scale_range is None:  # centre the random scale on the search resolution
+        h, w = base.image_size(0)
+        f = max(size[0] / h, size[1] / w)
+        scale_range = (0.75 * f, 1.25 * f)
+    aug = build_dataset(name, root, "train",
+                        transform=train_transform(size, scale_range, ignore_index=base.ignore_index), **kw)
+    plain = build_dataset(name, root, "train", transform=eval_transform(size), **kw)
+    w_half, a_half = split_search(base, seed=seed)
+
+    def factory(indices: list[int], ds: Any, shuffle: bool, offset: int) -> LoaderFactory:
+        return lambda epoch: make_loader(Subset(ds, indices), batch_size, shuffle=shuffle, num_workers=num_workers,
+                                         seed=seed * 100003 + 2 * epoch + offset, drop_last=shuffle)
+
+    return (factory(w_half.indices, aug, True, 0), factory(a_half.indices, aug, True, 1),
+            factory(a_half.indices, plain, False, 0), base)
