@@ -1,4 +1,5 @@
-"""Graph utilities: ArchGraph relation builders and the Genotype (the derived architecture graph).
+"""Graph utilities: the Genotype (the derived architecture graph) and the ArchGraph relation builders
+(defined in :mod:`gasgnn.graph_builders`, re-exported here).
 
 A :class:`Genotype` round-trips losslessly between JSON, PyG :class:`~torch_geometric.data.Data`,
 :mod:`networkx` and (for DARTS-compatible cells) the DARTS text notation.
@@ -8,87 +9,28 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import torch
-from torch import Tensor
 from torch_geometric.data import Data
 
+from gasgnn.graph_builders import (  # noqa: F401  (re-exported: the builders are part of the graph API)
+    BUILDERS,
+    BuilderFn,
+    adjacent,
+    aligned,
+    all_previous,
+    build_edge_index,
+    register_builder,
+)
 from gasgnn.ops import OPS
 from gasgnn.utils import read_json, write_json
 
 if TYPE_CHECKING:
     from gasgnn.space import SearchSpace
-
-# ------------------------------------------------------------------------------------------------
-# ArchGraph relation builders: which op slots exchange architecture information.
-
-BuilderFn = Callable[..., Tensor]
-BUILDERS: dict[str, BuilderFn] = {}
-
-
-def register_builder(name: str) -> Callable[[BuilderFn], BuilderFn]:
-    """Registers ``fn(space, **kwargs) -> edge_index [2, R]`` as the ArchGraph relation ``name``.
-
-    Edges follow PyG's convention: ``edge_index[0]`` is the source (a node of an earlier cell),
-    ``edge_index[1]`` the target, so messages flow forward through the network.
-    """
-
-    def deco(fn: BuilderFn) -> BuilderFn:
-        BUILDERS[name] = fn
-        return fn
-
-    return deco
-
-
-def build_edge_index(name: str, space: SearchSpace, **kwargs: Any) -> Tensor:
-    """Runs the builder ``name`` on ``space``.
-
-    Returns:
-        Tensor: ``edge_index`` of shape ``[2, R]`` (long).
-    """
-    if name not in BUILDERS:
-        raise KeyError(f"unknown ArchGraph builder '{name}'; registered: {sorted(BUILDERS)}")
-    return BUILDERS[name](space, **kwargs)
-
-
-def _cell_pairs(space: SearchSpace, pairs: Sequence[tuple[int, int]], aligned: bool) -> Tensor:
-    E = space.edges_per_cell
-    ar = torch.arange(E)
-    parts = []
-    for ks, kt in pairs:
-        if aligned:
-            parts.append(torch.stack([ks * E + ar, kt * E + ar]))
-        else:
-            src = (ks * E + ar).repeat_interleave(E)
-            dst = (kt * E + ar).repeat(E)
-            parts.append(torch.stack([src, dst]))
-    if not parts:
-        return torch.empty(2, 0, dtype=torch.long)
-    return torch.cat(parts, dim=1)
-
-
-@register_builder("adjacent")
-def adjacent(space: SearchSpace) -> Tensor:
-    """Every op slot of cell ``k-1`` to every op slot of cell ``k`` (the GAS default): ``(L-1) E^2`` edges."""
-    return _cell_pairs(space, [(k - 1, k) for k in range(1, space.num_cells)], aligned=False)
-
-
-@register_builder("aligned")
-def aligned(space: SearchSpace) -> Tensor:
-    """Op slot ``e`` of cell ``k-1`` to op slot ``e`` of cell ``k`` only: ``(L-1) E`` edges."""
-    return _cell_pairs(space, [(k - 1, k) for k in range(1, space.num_cells)], aligned=True)
-
-
-@register_builder("all_previous")
-def all_previous(space: SearchSpace) -> Tensor:
-    """Every op slot of every earlier cell ``j < k`` to every op slot of cell ``k``."""
-    pairs = [(j, k) for k in range(1, space.num_cells) for j in range(k)]
-    return _cell_pairs(space, pairs, aligned=False)
-
 
 # ------------------------------------------------------------------------------------------------
 # Genotype
