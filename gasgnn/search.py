@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from gasgnn import distributed as dist
 from gasgnn.derive import derive, op_entropy
 from gasgnn.ggm import build_guide
 from gasgnn.graph import Genotype
@@ -80,6 +82,12 @@ class SearchConfig:
             (default: :obj:`True`)
         memory (dict): Supernet memory options (:class:`gasgnn.supernet.MemoryOptions` fields:
             ``checkpoint``, ``partial_channels``, ``shared_relu``). (default: :obj:`{}`)
+        sync_bn (bool): Distributed runs: batch statistics over the global batch (synchronised batch
+            norm), so ``W`` ranks of ``batch_size`` images search as one process of ``W * batch_size``.
+            (default: :obj:`False`)
+        check_sync_every (int): Distributed runs: check every this many steps (and at every epoch end)
+            that all ranks hold identical architecture parameters; 0 checks at epoch ends only.
+            (default: :obj:`50`)
     """
 
     epochs: int = 20
@@ -109,6 +117,8 @@ class SearchConfig:
     head: str = "aspp"
     latency_without_none: bool = True
     memory: dict = field(default_factory=dict)
+    sync_bn: bool = False
+    check_sync_every: int = 50
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -123,6 +133,8 @@ class SearchConfig:
             raise ValueError(f"SearchConfig.latency_weight: must be >= 0, got {self.latency_weight}")
         if self.tau_start <= 0 or self.tau_end <= 0:
             raise ValueError("SearchConfig.tau_start/tau_end: must be > 0")
+        if self.check_sync_every < 0:
+            raise ValueError(f"SearchConfig.check_sync_every: must be >= 0, got {self.check_sync_every}")
 
 
 def alpha_entropy(alpha: Tensor) -> float:
@@ -155,7 +167,10 @@ class Searcher:
         device (str or torch.device, optional): (default: :obj:`"cpu"`)
         ignore_index (int, optional): Label to ignore. (default: :obj:`255`)
         extra_config (dict, optional): Recorded in ``config.json`` (e.g. the data settings).
-        progress (bool, optional): Progress bars. (default: :obj:`True`)
+        progress (bool, optional): Progress bars (rank 0 only). (default: :obj:`True`)
+
+    In a ``torch.distributed`` process group each rank runs this loop on its shard of the data, with
+    gradients averaged over the ranks, and only rank 0 writes (``docs/distributed.md``).
     """
 
     def __init__(
@@ -171,24 +186,32 @@ class Searcher:
         self.table = table
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.ignore_index = ignore_index
-        self.progress = progress
+        self.progress = progress and dist.is_main()
         self.extra_config = extra_config or {}
         seed_everything(config.seed, config.deterministic)
         self.net = Supernet(space, memory=config.memory or None).to(self.device)
+        if config.sync_bn and dist.is_distributed():
+            self.net = dist.convert_sync_batchnorm(self.net, self.device)
         self.guide = build_guide(config.guide, space, **config.guide_kwargs).to(self.device)
+        dist.broadcast_module(self.net)  # every rank starts from rank 0's weights and alpha
+        dist.broadcast_module(self.guide)
         self.graph = space.arch_graph(self.net.alpha.detach()).to(self.device)
         # The LUT is compiled once; every step only does softmax(alpha') . rows.
         # scale_edges: weigh edges by the share a derived network keeps, so the expected latency is on
         # the scale of the derived network (what the target form and the logged FPS compare against).
         self.lut = None if table is None else table.for_space(
             space, self.graph, head=config.head, scale_edges=True, exclude_none=config.latency_without_none)
+        if self.lut is not None:  # a rank with another table would pull alpha elsewhere
+            dist.check_identical({"rows": self.lut.rows, "cell_const": self.lut.cell_const}, "latency tables")
         self.w_opt = torch.optim.SGD(
             self.net.weight_parameters(), lr=config.w_lr, momentum=config.w_momentum,
             weight_decay=config.w_weight_decay,
         )
         self.w_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, config.epochs, eta_min=config.w_lr_min)
-        a_params = list(self.net.arch_parameters()) + [p for p in self.guide.parameters() if p.requires_grad]
-        self.a_opt = torch.optim.Adam(a_params, lr=config.a_lr, betas=(0.5, 0.999), weight_decay=config.a_weight_decay)
+        self.w_params = list(self.net.weight_parameters())
+        self.a_params = list(self.net.arch_parameters()) + [p for p in self.guide.parameters() if p.requires_grad]
+        self.a_opt = torch.optim.Adam(self.a_params, lr=config.a_lr, betas=(0.5, 0.999),
+                                      weight_decay=config.a_weight_decay)
         self.use_amp = config.amp and self.device.type == "cuda"
         # One scaler per optimiser: the two losses have different scales.
         self.a_scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
@@ -197,6 +220,7 @@ class Searcher:
         self.alpha_history: list[Tensor] = []
         self.rows: list[dict[str, Any]] = []
         self.last_genotype: Genotype | None = None
+        self.steps_done = 0  # steps of this process (the periodic drift check)
 
     # ------------------------------------------------------------------------------------------
     def tau(self, epoch: int) -> float:
@@ -229,13 +253,24 @@ class Searcher:
     def _ce(self, logits: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(logits.float(), y, ignore_index=self.ignore_index)
 
-    def _check(self, loss: Tensor, what: str) -> None:
-        if not torch.isfinite(loss):
+    def _check(self, loss: Tensor, what: str) -> float:
+        # Distributed: judge the ranks' mean, so a NaN anywhere stops all ranks together (not one alone).
+        value = dist.reduce_scalar(loss, "mean") if dist.is_distributed() else None
+        if not (torch.isfinite(loss) if value is None else math.isfinite(value)):
             raise SearchDivergedError(
-                f"{what} became {loss.item()} at epoch {self.epoch}; stopping. The last good checkpoint "
-                f"({self.run_dir / 'checkpoint.pt' if self.run_dir else 'none'}) is kept; lower the learning "
-                f"rates or the latency weight and resume."
+                f"{what} became {loss.item() if value is None else value} at epoch {self.epoch}; stopping. The "
+                f"last good checkpoint ({self.run_dir / 'checkpoint.pt' if self.run_dir else 'none'}) is kept; "
+                f"lower the learning rates or the latency weight and resume."
             )
+        return float(loss.detach()) if value is None else value
+
+    def check_sync(self, weights: bool = False) -> None:
+        """Distributed runs: raises :class:`~gasgnn.distributed.ArchitectureDriftError` unless every rank
+        holds rank 0's alpha and guidance parameters (and supernet weights with ``weights``)."""
+        arch = [("alpha", self.net.alpha)] + [(f"guide.{n}", p) for n, p in self.guide.named_parameters()]
+        dist.check_identical(arch, "architecture parameters")
+        if weights:
+            dist.check_identical([(n, p) for n, p in self.net.named_parameters() if n != "alpha"], "supernet weights")
 
     def step(self, batch_w: tuple[Tensor, Tensor], batch_a: tuple[Tensor, Tensor] | None, tau: float) -> float:
         """One bi-level step: the architecture update (when ``batch_a`` is given), then the weights'."""
@@ -250,6 +285,9 @@ class Searcher:
             loss_a = self._ce(logits, ya) + lat_loss
             self._check(loss_a, "architecture loss")
             self.a_scaler.scale(loss_a).backward()
+            # The mean of the ranks' gradients: every rank takes the same Adam step and alpha stays
+            # identical. The latency term is the same on every rank, so averaging keeps it once.
+            dist.all_reduce_grads(self.a_params)
             self.a_scaler.step(self.a_opt)
             self.a_scaler.update()
         xw, yw = (t.to(self.device, non_blocking=True) for t in batch_w)
@@ -258,19 +296,25 @@ class Searcher:
             w = self.op_weights(self.alpha_prime(), tau)
         with torch.autocast(self.device.type, enabled=self.use_amp):
             loss_w = self._ce(self.net(xw, weights=w), yw)
-        self._check(loss_w, "weight loss")
+        value = self._check(loss_w, "weight loss")
         self.w_scaler.scale(loss_w).backward()
+        dist.all_reduce_grads(self.w_params)  # clip and step on the global gradient, identically everywhere
         self.w_scaler.unscale_(self.w_opt)
-        nn.utils.clip_grad_norm_(list(self.net.weight_parameters()), self.cfg.grad_clip)
+        nn.utils.clip_grad_norm_(self.w_params, self.cfg.grad_clip)
         self.w_scaler.step(self.w_opt)
         self.w_scaler.update()
-        return float(loss_w.detach())
+        self.steps_done += 1
+        if dist.is_distributed() and self.cfg.check_sync_every and self.steps_done % self.cfg.check_sync_every == 0:
+            self.check_sync()
+        return value
 
     @torch.no_grad()
     def evaluate(self, loader: Iterable, alpha_p: Tensor | None = None) -> tuple[float, float]:
         """(loss, mIoU) of the supernet under softmax(alpha') on ``loader``."""
         self.net.eval()
-        cm = ConfusionMatrix(self.space.num_classes, ignore_index=self.ignore_index)
+        # Distributed: the counts live on this rank's device (NCCL reduces GPU tensors only).
+        cm = ConfusionMatrix(self.space.num_classes, ignore_index=self.ignore_index,
+                             device=self.device if dist.is_distributed() else None)
         w = torch.softmax(self.alpha_prime() if alpha_p is None else alpha_p, dim=-1)
         tot, n = 0.0, 0
         for i, (x, y) in enumerate(loader):
@@ -281,6 +325,9 @@ class Searcher:
             tot += float(self._ce(logits, y)) * x.size(0)
             n += x.size(0)
             cm.update(logits.argmax(1), y)
+        if dist.is_distributed():  # each rank saw its own shard; sum the counts
+            cm.all_reduce()
+            tot, n = dist.reduce_scalar(tot, "sum"), int(dist.reduce_scalar(n, "sum"))
         return tot / max(n, 1), float(cm.compute()["miou"])
 
     # ------------------------------------------------------------------------------------------
@@ -288,11 +335,14 @@ class Searcher:
         """Runs (or resumes) the search; returns the derived genotype."""
         if resume:
             self.load_checkpoint()
-        if self.run_dir is not None:
+            dist.check_same(self.epoch, "the epoch resumed at")
+            self.check_sync(weights=True)
+        if self.run_dir is not None and dist.is_main():
             self._write_static()
         c = self.cfg
         for epoch in range(self.epoch, c.epochs):
             t0 = time.perf_counter()
+            dist.seed_rank(c.seed, epoch)  # distributed: per-rank augmentation, reproducible on resume
             tau = self.tau(epoch)
             arch_on = epoch >= c.warmup_epochs
             wl, al = self.weights_loader(epoch), self.arch_loader(epoch) if arch_on else None
@@ -320,8 +370,9 @@ class Searcher:
             self.epoch = epoch + 1
             self._end_epoch(epoch, float(np.mean(losses)) if losses else float("nan"), tau, time.perf_counter() - t0)
         genotype = self.derive()
-        if self.run_dir is not None:
+        if self.run_dir is not None and dist.is_main():
             self._write_summary(genotype)
+        dist.barrier()
         return genotype
 
     def derive(self, alpha_p: Tensor | None = None) -> Genotype:
@@ -331,6 +382,9 @@ class Searcher:
             return derive(self.space, alpha_p.cpu(), graph=self.graph.cpu())
 
     def _end_epoch(self, epoch: int, train_loss: float, tau: float, seconds: float) -> None:
+        if dist.is_distributed():
+            self.check_sync(weights=True)
+            dist.broadcast_module(self.net, buffers_only=True)  # rank 0's BN statistics: one model to evaluate
         with torch.no_grad():
             alpha_p = self.alpha_prime().float()
             _, lat = self.latency_term(alpha_p)
@@ -355,11 +409,12 @@ class Searcher:
                 f"expected latency {lat_ms:.2f} ms, alpha entropy {row['alpha_entropy']:.3f}, "
                 f"{changes} cells changed, {seconds:.0f} s"
             )
-        if self.run_dir is not None:
+        if self.run_dir is not None and dist.is_main():
             genotype.save(self.run_dir / "genotype.json")
             self._write_metrics()
             atomic_torch_save(torch.stack(self.alpha_history), self.run_dir / "alpha_history.pt")
             self.save_checkpoint()
+        dist.barrier()  # the checkpoint of this epoch exists before any rank moves on
 
     # ------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -15,6 +15,10 @@ median-frequency class weights, mixed precision on CUDA, and writes one run dire
 ``Trainer(...).fit(resume=True)`` continues from ``last.pt``; on the CPU in deterministic mode the
 resumed run ends with exactly the weights of an uninterrupted one (every epoch's shuffle order is a
 function of the seed and the epoch, and the RNG states are restored).
+
+Under ``torchrun`` the network is wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`,
+each rank trains on its :class:`~torch.utils.data.DistributedSampler` shard (``batch_size`` images
+per rank), validation sums the ranks' confusion matrices, and only rank 0 writes (``docs/distributed.md``).
 """
 
 from __future__ import annotations
@@ -23,20 +27,21 @@ import csv
 import io
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 from tqdm.auto import tqdm
 
+from gasgnn import distributed as dist
 from gasgnn.evaluate import build_model, evaluate, gasnet_spec
 from gasgnn.graph import Genotype
+from gasgnn.losses import OhemCrossEntropy, median_frequency_weights
 from gasgnn.utils import (
     atomic_torch_save,
     atomic_write_bytes,
@@ -46,6 +51,9 @@ from gasgnn.utils import (
     set_rng_state,
     write_json,
 )
+
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "OhemCrossEntropy", "median_frequency_weights",
+           "poly_warmup", "plot_curves"]
 
 #: Config fields that may differ between a run and its resumption (they do not change the results).
 RESUMABLE_CHANGES = frozenset({"workers", "progress", "device"})
@@ -86,8 +94,11 @@ class TrainConfig:
         workers (int, optional): Loader processes. (default: :obj:`2`)
         seed (int, optional): Seed of weights, shuffling and augmentation. (default: :obj:`0`)
         deterministic (bool, optional): Deterministic algorithms. (default: :obj:`False`)
-        device (str, optional): ``'auto'``, ``'cpu'`` or ``'cuda'``. (default: ``"auto"``)
-        progress (bool, optional): Progress bars. (default: :obj:`True`)
+        device (str, optional): ``'auto'``, ``'cpu'`` or ``'cuda'`` (``cuda:LOCAL_RANK`` under
+            ``torchrun``). (default: ``"auto"``)
+        progress (bool, optional): Progress bars (rank 0 only). (default: :obj:`True`)
+        sync_bn (bool, optional): Distributed runs: synchronised batch norm (statistics over the global
+            batch). (default: :obj:`False`)
     """
 
     epochs: int = 100
@@ -117,6 +128,7 @@ class TrainConfig:
     deterministic: bool = False
     device: str = "auto"
     progress: bool = True
+    sync_bn: bool = False
 
     def __post_init__(self) -> None:
         self.crop_size = tuple(int(v) for v in self.crop_size)  # type: ignore[assignment]
@@ -132,79 +144,6 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.max_iters: must be >= 1, got {self.max_iters}")
         if not 0 < self.ohem_thresh <= 1:
             raise ValueError(f"TrainConfig.ohem_thresh: must be in (0, 1], got {self.ohem_thresh}")
-
-
-class OhemCrossEntropy(nn.Module):
-    r"""Online hard example mining cross-entropy (as in PSPNet/BiSeNet training code).
-
-    Keeps the pixels whose loss exceeds :math:`-\ln(\text{thresh})` (true-class probability below
-    ``thresh``), and at least the ``min_kept`` hardest valid pixels, and averages their loss.
-
-    Args:
-        ignore_index (int, optional): Ignored target value. (default: :obj:`255`)
-        thresh (float, optional): Probability threshold. (default: :obj:`0.7`)
-        min_kept (int, optional): Minimum kept pixels per call. (default: :obj:`100000`)
-        weight (Tensor, optional): Class weights ``[C]``. (default: :obj:`None`)
-    """
-
-    def __init__(
-        self, ignore_index: int = 255, thresh: float = 0.7, min_kept: int = 100_000,
-        weight: Tensor | None = None,
-    ) -> None:
-        super().__init__()
-        self.ignore_index, self.min_kept = ignore_index, int(min_kept)
-        self.loss_thresh = -math.log(thresh)
-        self.register_buffer("weight", weight)
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        losses = F.cross_entropy(logits, target, weight=self.weight, ignore_index=self.ignore_index,
-                                 reduction="none").flatten()
-        losses = losses[target.flatten() != self.ignore_index]
-        if losses.numel() == 0:
-            return logits.sum() * 0.0  # keeps the graph; nothing to learn from this batch
-        hard = losses[losses > self.loss_thresh]
-        n_min = min(self.min_kept, losses.numel())
-        if hard.numel() < n_min:
-            hard = losses.topk(n_min).values
-        return hard.mean()
-
-
-def median_frequency_weights(
-    dataset: Any, num_classes: int, ignore_index: int = 255, progress: bool = False
-) -> Tensor:
-    r"""Median-frequency class weights (Eigen & Fergus, 2015), from the untransformed training masks.
-
-    .. math::
-        f_c = \frac{\text{pixels of } c}{\text{pixels of images containing } c}, \qquad
-        w_c = \frac{\operatorname{median}(f)}{f_c}
-
-    Classes absent from every mask get weight 0.
-
-    Args:
-        dataset (Dataset): Training set (a :class:`~gasgnn.data.SegmentationDataset`, or any dataset
-            of ``(image, mask)``).
-        num_classes (int): Classes.
-        ignore_index (int, optional): Ignored value. (default: :obj:`255`)
-        progress (bool, optional): Show a progress bar. (default: :obj:`False`)
-
-    Returns:
-        Tensor: ``float32`` weights ``[num_classes]``.
-    """
-    counts = np.zeros(num_classes, dtype=np.float64)
-    image_pixels = np.zeros(num_classes, dtype=np.float64)
-    for i in tqdm(range(len(dataset)), desc="class weights", leave=False, disable=not progress):
-        mask = np.asarray(dataset.load(i)[1]) if hasattr(dataset, "load") else dataset[i][1].numpy()
-        m = mask.ravel().astype(np.int64)
-        m = m[(m != ignore_index) & (m >= 0) & (m < num_classes)]
-        c = np.bincount(m, minlength=num_classes)
-        counts += c
-        image_pixels[c > 0] += m.size
-    freq = np.divide(counts, image_pixels, out=np.zeros_like(counts), where=image_pixels > 0)
-    present = freq > 0
-    if not present.any():
-        raise ValueError("median_frequency_weights: the training masks contain no labelled pixel")
-    w = np.where(present, np.median(freq[present]) / np.where(present, freq, 1.0), 0.0)
-    return torch.tensor(w, dtype=torch.float32)
 
 
 def poly_warmup(total_iters: int, warmup_iters: int, warmup_factor: float = 0.1, power: float = 0.9
@@ -243,7 +182,8 @@ class Trainer:
             tracks the lowest training loss). (default: :obj:`None`)
         config (TrainConfig, optional): Hyper-parameters. (default: :obj:`TrainConfig()`)
         out (str or PathLike, optional): Run directory. (default: ``"runs/train"``)
-        callbacks (sequence of callable, optional): ``cb(trainer, row)`` after each epoch's checkpoint.
+        callbacks (sequence of callable, optional): ``cb(trainer, row)`` after each epoch's checkpoint
+            (on every rank of a distributed run; :func:`gasgnn.distributed.is_main` tells rank 0).
     """
 
     def __init__(
@@ -266,10 +206,7 @@ class Trainer:
         if int(model.get("num_classes", self.num_classes)) != self.num_classes:
             raise ValueError(f"model spec has {model['num_classes']} classes, the dataset {self.num_classes}")
         self.spec = model
-        if cfg.device == "auto":
-            self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        else:
-            self.device = torch.device(cfg.device)
+        self.device = dist.resolve_device(cfg.device)
         self.use_amp = cfg.amp and self.device.type == "cuda"
         self.history: list[dict[str, Any]] = []
         self.epoch = 0  # completed epochs
@@ -280,10 +217,13 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
     @property
     def iters_per_epoch(self) -> int:
-        n = len(self.train_set) // self.config.batch_size  # drop_last: BN needs full batches
+        """Steps per epoch of each rank (its shard of ``len(train_set) // world_size`` images)."""
+        per_rank = len(self.train_set) // dist.world_size()
+        n = per_rank // self.config.batch_size  # drop_last: BN needs full batches
         if n < 1:
+            shard = f" ({per_rank} per rank)" if dist.is_distributed() else ""
             raise ValueError(
-                f"training set has {len(self.train_set)} images, < batch_size {self.config.batch_size}"
+                f"training set has {len(self.train_set)} images{shard}, < batch_size {self.config.batch_size}"
             )
         return n
 
@@ -298,6 +238,15 @@ class Trainer:
         self.model = build_model(self.spec).to(self.device)
         if cfg.aux and getattr(self.model, "aux_index", None) is None:
             raise ValueError("--aux needs a network with an auxiliary head (a GASNet)")
+        # self.model stays the plain network (checkpoints, validation); self.net is what training calls.
+        self.net: nn.Module = self.model
+        if dist.is_distributed():
+            from torch.nn.parallel import DistributedDataParallel
+
+            if cfg.sync_bn:
+                self.model = self.net = dist.convert_sync_batchnorm(self.model, self.device)
+            self.net = DistributedDataParallel(  # broadcasts rank 0's weights on construction
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -307,7 +256,7 @@ class Trainer:
         weight = None
         if cfg.class_weights:
             weight = median_frequency_weights(self.train_set, self.num_classes, self.ignore_index,
-                                              cfg.progress)
+                                              cfg.progress and dist.is_main())
         weight = weight.to(self.device) if weight is not None else None
         if cfg.ohem:
             self.criterion: nn.Module = OhemCrossEntropy(
@@ -337,7 +286,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "iteration": self.iteration, "best_miou": self.best_miou,
             "best_epoch": self.best_epoch, "history": self.history, "rng": rng_state(), "spec": self.spec,
-            "config": self._config_dict(), "dataset": self._dataset_meta(),
+            "config": self._config_dict(), "dataset": self._dataset_meta(), "world_size": dist.world_size(),
         }
         return atomic_torch_save(state, self.out / "last.pt")
 
@@ -349,7 +298,8 @@ class Trainer:
         if ckpt["spec"] != self.spec:
             raise ValueError(f"resume: {path} was trained with another network (model spec differs)")
         old, new = ckpt.get("config", {}), self._config_dict()
-        diff = [k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k]]
+        # A field newer than the checkpoint counts as its default (old runs resume unchanged).
+        diff = [k for k in new if k not in RESUMABLE_CHANGES and old.get(k, getattr(TrainConfig, k, None)) != new[k]]
         if diff:
             changes = ", ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in diff)
             raise ValueError(f"resume: the config differs from the checkpoint {path} ({changes})")
@@ -361,6 +311,9 @@ class Trainer:
         self.best_miou, self.best_epoch = float(ckpt["best_miou"]), int(ckpt["best_epoch"])
         self.history = list(ckpt["history"])
         set_rng_state(ckpt["rng"])
+        if ckpt.get("world_size", 1) != dist.world_size() and dist.is_main():
+            print(f"resume: {path} was written by {ckpt.get('world_size', 1)} processes, this run has "
+                  f"{dist.world_size()}; the global batch and the schedule length change", file=sys.stderr)
 
     def _write_logs(self) -> None:
         cols = ["epoch", "lr", "train_loss", "val_miou", "val_pixel_acc", "seconds"]
@@ -377,33 +330,39 @@ class Trainer:
         from gasgnn.data import make_loader
 
         cfg = self.config
-        self.model.train()
+        self.net.train()
         # One loader per epoch seeded by (seed, epoch): the shuffle order does not depend on history.
-        loader = make_loader(self.train_set, cfg.batch_size, shuffle=True, num_workers=cfg.workers,
-                             seed=cfg.seed * 100_003 + self.epoch, drop_last=True,
-                             pin_memory=self.device.type == "cuda")
+        # Distributed: every rank draws the same permutation (seed + epoch) and takes its own stride.
+        seed = cfg.seed * 100_003 + self.epoch
+        sampler = dist.train_sampler(self.train_set, cfg.seed * 100_003, self.epoch)
+        extra: dict[str, Any] = {} if sampler is None else {"sampler": sampler}
+        loader = make_loader(self.train_set, cfg.batch_size, shuffle=sampler is None, num_workers=cfg.workers,
+                             seed=seed + 1_000_003 * dist.rank(), drop_last=True,
+                             pin_memory=self.device.type == "cuda", **extra)
         n_iters = min(self.iters_per_epoch, self.total_iters - self.iteration)
         total, count = 0.0, 0
         bar = tqdm(loader, total=n_iters, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not cfg.progress)
+                   disable=not (cfg.progress and dist.is_main()))
         for images, masks in bar:
             if count >= n_iters:
                 break
             images = images.to(self.device, non_blocking=True)
             masks = masks.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-                out = self.model(images)
+                out = self.net(images)
                 if isinstance(out, (tuple, list)):
                     loss = self.criterion(out[0].float(), masks) + cfg.aux_weight * self.criterion(
                         out[1].float(), masks)
                 else:
                     loss = self.criterion(out.float(), masks)
-            if not torch.isfinite(loss):
+            # Distributed: the mean over the ranks, so a NaN anywhere stops every rank together.
+            value = dist.reduce_scalar(loss, "mean") if dist.is_distributed() else float(loss.detach())
+            if not math.isfinite(value):
                 last = self.out / "last.pt"
                 keep = (f"the last good checkpoint {last} (epoch {self.epoch}) is kept"
                         if last.is_file() else "no checkpoint was written yet")
                 raise TrainingDiverged(
-                    f"training loss became {loss.item()} at epoch {self.epoch + 1}, "
+                    f"training loss became {value} at epoch {self.epoch + 1}, "
                     f"iteration {self.iteration + 1}; "
                     f"stopped ({keep}). Try a lower --lr, a longer warm-up, or no --amp."
                 )
@@ -413,7 +372,7 @@ class Trainer:
             self.scaler.update()
             self.scheduler.step()
             self.iteration += 1
-            total += float(loss.detach())
+            total += value
             count += 1
             bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
         bar.close()
@@ -423,9 +382,11 @@ class Trainer:
         """Evaluates on the validation set (native size or ``val_size``; single scale)."""
         from gasgnn.data import make_loader
 
-        loader = make_loader(self.val_set, 1, shuffle=False, num_workers=self.config.workers)
+        # Distributed: an unpadded shard per rank; evaluate() sums the ranks' confusion matrices.
+        loader = make_loader(self.val_set, 1, shuffle=False, num_workers=self.config.workers,
+                             sampler=dist.shard_sampler(self.val_set))
         return evaluate(self.model, loader, self.num_classes, self.ignore_index, self.device,
-                        amp=self.use_amp, progress=self.config.progress)
+                        amp=self.use_amp, progress=self.config.progress and dist.is_main())
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Trains to the end (or continues from ``last.pt`` with ``resume``).
@@ -446,11 +407,16 @@ class Trainer:
         last = self.out / "last.pt"
         if resume and last.is_file():
             self.load_checkpoint(last)
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_json(self.out / "config.json", {"config": self._config_dict(), "spec": self.spec,
-                                              "dataset": self._dataset_meta()})
+            dist.check_same(self.epoch, f"the epoch resumed from {last}")
+        dist.check_identical(self.model.named_parameters(), "network weights")
+        main = dist.is_main()  # only rank 0 writes
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_json(self.out / "config.json", {"config": self._config_dict(), "spec": self.spec,
+                                                  "dataset": self._dataset_meta()})
         while self.epoch < cfg.epochs and self.iteration < self.total_iters:
             t0 = time.perf_counter()
+            dist.seed_rank(cfg.seed, self.epoch)  # distributed: per-rank augmentation, reproducible on resume
             lr = self.optimizer.param_groups[0]["lr"]
             train_loss = self.train_epoch()
             self.epoch += 1
@@ -466,11 +432,14 @@ class Trainer:
             score = row["val_miou"] if self.val_set is not None else -train_loss
             if not math.isnan(score) and score > self.best_miou:
                 self.best_miou, self.best_epoch = score, self.epoch
-                atomic_torch_save({"model": self.model.state_dict(), "spec": self.spec, "epoch": self.epoch,
-                                   "miou": row["val_miou"], "dataset": self._dataset_meta(),
-                                   "config": self._config_dict()}, self.out / "best.pt")
-            self.save_checkpoint()
-            self._write_logs()
+                if main:
+                    atomic_torch_save({"model": self.model.state_dict(), "spec": self.spec, "epoch": self.epoch,
+                                       "miou": row["val_miou"], "dataset": self._dataset_meta(),
+                                       "config": self._config_dict()}, self.out / "best.pt")
+            if main:
+                self.save_checkpoint()
+                self._write_logs()
+            dist.barrier()  # last.pt of this epoch exists before any rank moves on (or is killed)
             for cb in self.callbacks:
                 cb(self, row)
         best = self.best_miou if self.val_set is not None else (self.history[-1]["val_miou"] if self.history

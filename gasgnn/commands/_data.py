@@ -1,4 +1,5 @@
-"""Dataset options shared by the commands that read data (search, train, eval)."""
+"""Dataset options shared by the commands that read data (search, train, eval), and the data-parallel
+options of the commands that run under ``torchrun`` (search, train)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,15 @@ def search_loaders(args: argparse.Namespace, input_size: tuple[int, int], batch_
 
     return build(args.data, args.root, input_size, batch_size, seed, scale_range=args.scale_range,
                  num_workers=args.workers, dataset_kwargs=data_kwargs(args))
+
+
+def add_distributed_args(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Adds ``--dist-backend`` and ``--sync-bn`` (search and train under ``torchrun``; see docs/distributed.md);
+    returns their argument group."""
+    g = p.add_argument_group("distributed (under torchrun; ignored in a single process)")
+    g.add_argument("--dist-backend", choices=["auto", "nccl", "gloo"], default="auto",
+                   help="torch.distributed backend: auto picks nccl with CUDA, gloo on the CPU (default: %(default)s)")
+    g.add_argument("--sync-bn", action="store_true",
+                   help="synchronised batch norm: statistics over the global batch (world size x --batch-size) "
+                        "instead of each process's own --batch-size images")
+    return g

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import torch
 
+from gasgnn import distributed as dist
 from gasgnn.commands._common import add_space_args, emit_json, space_from_args
-from gasgnn.commands._data import add_data_args, search_loaders
+from gasgnn.commands._data import add_data_args, add_distributed_args, search_loaders
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "architecture parameters and the graph-guided module by Adam on the other, loss = "
             "cross-entropy + latency weight x latency term from a lookup table measured on this device. "
             "Writes config.json, metrics.csv, checkpoint.pt, genotype.json, alpha_history.pt, "
-            "latency_table.json, summary.json and figures/ into --out. Re-run with --resume after a kill."
+            "latency_table.json, summary.json and figures/ into --out. Re-run with --resume after a kill. "
+            "Runs data-parallel under 'torchrun --nproc_per_node N -m gasgnn search ...' (--batch-size is per "
+            "process; see docs/distributed.md)."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -52,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--target-fps", type=float, default=None, help="FPS target (target form)")
     g.add_argument("--epochs", type=int, default=d.epochs)
     g.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="epochs with alpha frozen")
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step on each half (per process)")
     g.add_argument("--steps-per-epoch", type=int, default=None, help="cap on steps per epoch")
     g.add_argument("--w-lr", type=float, default=d.w_lr, help="weights' SGD learning rate")
     g.add_argument("--a-lr", type=float, default=d.a_lr, help="architecture Adam learning rate")
@@ -71,6 +74,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     g.add_argument("--no-figures", action="store_true", help="skip the figures at the end")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_distributed_args(p).add_argument(
+        "--check-sync-every", type=int, default=d.check_sync_every, metavar="STEPS",
+        help="check every STEPS steps (and at every epoch end) that all processes hold identical alpha and "
+             "guidance parameters; 0: at epoch ends only")
     r = p.add_argument_group("random search (the supplement's baseline)")
     r.add_argument("--random", action="store_true", help="random search instead of GAS")
     r.add_argument("--samples", type=int, default=8, help="genotypes to train")
@@ -91,10 +98,19 @@ def load_or_measure_table(path: Path | None, space, device: str, save_to: Path |
 
 
 def run(args: argparse.Namespace) -> int:
+    with dist.session(args.dist_backend):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gasgnn.latency import LatencyTable
     from gasgnn.random_search import random_search
     from gasgnn.search import SearchConfig, Searcher
 
+    if args.random and dist.is_distributed():
+        raise ValueError("--random runs in one process; launch it without torchrun")
     t0 = time.perf_counter()
+    main = dist.is_main()  # only rank 0 measures, writes and prints
     space = space_from_args(args)
     cfg = SearchConfig(
         epochs=args.epochs, warmup_epochs=min(args.warmup_epochs, args.epochs), batch_size=args.batch_size,
@@ -104,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         amp=args.amp, seed=args.seed, deterministic=args.deterministic, num_workers=args.workers,
         memory={"checkpoint": args.checkpoint_ops, "partial_channels": args.partial_channels,
                 "shared_relu": args.shared_relu},
+        sync_bn=args.sync_bn, check_sync_every=args.check_sync_every,
     )
     if not args.random:
         from gasgnn.ggm import build_guide
@@ -113,20 +130,31 @@ def run(args: argparse.Namespace) -> int:
     wl, al, vl, base = search_loaders(args, crop, cfg.batch_size, cfg.seed)
     if base.num_classes != space.num_classes:
         space = space.replace(num_classes=base.num_classes)
-    args.out.mkdir(parents=True, exist_ok=True)
-    table = load_or_measure_table(args.latency_table, space, args.device, save_to=args.out / "latency_table.json")
+    device = str(dist.resolve_device(args.device))
+    table = None
+    if main:
+        args.out.mkdir(parents=True, exist_ok=True)
+        table = load_or_measure_table(args.latency_table, space, device, save_to=args.out / "latency_table.json")
+    if dist.is_distributed():  # one table for all ranks: the latency term must be the same everywhere
+        obj = dist.broadcast_object(table.to_dict() if main else None)
+        table = table if main else LatencyTable.from_dict(obj, "rank 0's latency table")
     data_cfg = {"data": {"name": args.data, "root": str(args.root) if args.root else None,
                          "data_args": args.data_arg, "workers": args.workers,
                          "crop": list(crop)}}
+    if dist.is_distributed():
+        data_cfg["distributed"] = {"world_size": dist.world_size(), "backend": dist.backend_name(),
+                                   "global_batch": dist.world_size() * cfg.batch_size}
     if args.random:
         res = random_search(space, wl(0), vl(0), args.samples, args.steps_per_sample, table=table,
                             target_ms=args.target_ms, seed=args.seed, run_dir=args.out, device=args.device,
                             ignore_index=base.ignore_index, extra_config=data_cfg, progress=not args.json)
         genotype = res.genotype
     else:
-        searcher = Searcher(space, cfg, wl, al, vl, table=table, run_dir=args.out, device=args.device,
+        searcher = Searcher(space, cfg, wl, al, vl, table=table, run_dir=args.out, device=device,
                             ignore_index=base.ignore_index, extra_config=data_cfg, progress=not args.json)
         genotype = searcher.run(resume=args.resume)
+    if not main:
+        return 0
     if not args.no_figures:
         make_figures(args.out)
     wall = time.perf_counter() - t0

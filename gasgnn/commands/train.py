@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from gasgnn import distributed as dist
 from gasgnn.commands._common import emit_json
-from gasgnn.commands._data import add_data_args, data_kwargs
+from gasgnn.commands._data import add_data_args, add_distributed_args, data_kwargs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Trains the GASNet of a genotype (a JSON file, or a reference name such as hand_sep) from "
             "scratch with SGD, a poly schedule with warm-up and the standard augmentation; validates "
-            "every epoch and writes last.pt, best.pt, metrics.csv and curves.png into --out."
+            "every epoch and writes last.pt, best.pt, metrics.csv and curves.png into --out. Runs "
+            "data-parallel (DDP) under 'torchrun --nproc_per_node N -m gasgnn train ...' (--batch-size is "
+            "per process; see docs/distributed.md)."
         ),
     )
     a, D = p.add_argument, " (default: %(default)s)"
@@ -30,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--val-split", default="val", help="validation split; 'none' to skip" + D)
     a("--out", type=Path, default=Path("runs/train"), help="run directory" + D)
     a("--epochs", type=int, default=d.epochs, help="epochs" + D)
-    a("--batch-size", type=int, default=d.batch_size, help="batch size" + D)
+    a("--batch-size", type=int, default=d.batch_size, help="batch size per process" + D)
     a("--lr", type=float, default=d.lr, help="peak SGD learning rate" + D)
     a("--momentum", type=float, default=d.momentum, help="SGD momentum" + D)
     a("--weight-decay", type=float, default=d.weight_decay, help="weight decay" + D)
@@ -58,10 +61,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--device", default="auto", help="auto, cpu, cuda, cuda:1, ..." + D)
     a("--no-progress", action="store_true", help="no progress bars")
     a("--json", action="store_true", help="print the summary as JSON")
+    add_distributed_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    with dist.session(args.dist_backend):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from gasgnn.data import build_dataset, eval_transform, train_transform
     from gasgnn.evaluate import json_safe
     from gasgnn.reference_nets import resolve_genotype
@@ -76,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         head_channels=args.head_channels, aux=args.aux, aux_weight=args.aux_weight, ohem=args.ohem,
         ohem_thresh=args.ohem_thresh, ohem_min_kept=args.ohem_min_kept, class_weights=args.class_weights,
         amp=args.amp, workers=args.workers, seed=args.seed, deterministic=args.deterministic,
-        device=args.device, progress=not args.no_progress,
+        device=args.device, progress=not args.no_progress, sync_bn=args.sync_bn,
     )
     genotype = resolve_genotype(args.genotype, SearchSpace(input_size=tuple(args.crop)))
     kw = data_kwargs(args)
@@ -87,16 +96,21 @@ def run(args: argparse.Namespace) -> int:
     if args.val_split.lower() != "none":
         val_set = build_dataset(args.data, args.root, args.val_split,
                                 transform=eval_transform(cfg.val_size), **kw)
+    main = dist.is_main()  # only rank 0 prints
     log = sys.stderr if args.json else sys.stdout
-    print(f"train: {len(train_set)} images ({args.data}/{args.train_split}), "
-          f"val: {len(val_set) if val_set is not None else 0}, {train_set.num_classes} classes -> {args.out}",
-          file=log)
+    if main:
+        print(f"train: {len(train_set)} images ({args.data}/{args.train_split}), "
+              f"val: {len(val_set) if val_set is not None else 0}, {train_set.num_classes} classes -> {args.out}"
+              + (f", {dist.world_size()} processes" if dist.is_distributed() else ""), file=log)
     trainer = Trainer(genotype, train_set, val_set, cfg, args.out)
     try:
         res = trainer.fit(resume=args.resume)
     except TrainingDiverged as e:
-        print(f"gasgnn train: {e}", file=sys.stderr)
+        if main:
+            print(f"gasgnn train: {e}", file=sys.stderr)
         return 1
+    if not main:
+        return 0
     if args.json:
         emit_json(json_safe(res))
     else:

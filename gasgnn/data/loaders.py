@@ -126,7 +126,9 @@ def search_loaders(
     The training split is halved with :func:`split_search`; the weights half and the architecture half
     get the training augmentation, and the architecture half is also served without augmentation
     (for the per-epoch mIoU). A factory re-seeds its loader from the epoch, so a resumed search sees the
-    same batches as an uninterrupted one.
+    same batches as an uninterrupted one. Inside a ``torch.distributed`` process group the loaders
+    shard the halves over the ranks (:func:`gasgnn.distributed.train_sampler`, ``batch_size`` per
+    rank) and the mIoU set without padding (:class:`gasgnn.distributed.ShardSampler`).
 
     Args:
         name (str): Registered dataset name.
@@ -143,6 +145,8 @@ def search_loaders(
         (weights_loader, arch_loader, val_loader, dataset): three factories and the un-augmented
         training set (for ``num_classes``, ``ignore_index``).
     """
+    from gasgnn import distributed as dist
+
     from .registry import build_dataset
     from .transforms import eval_transform, train_transform
 
@@ -159,8 +163,18 @@ def search_loaders(
     w_half, a_half = split_search(base, seed=seed)
 
     def factory(indices: list[int], ds: Any, shuffle: bool, offset: int) -> LoaderFactory:
-        return lambda epoch: make_loader(Subset(ds, indices), batch_size, shuffle=shuffle, num_workers=num_workers,
-                                         seed=seed * 100003 + 2 * epoch + offset, drop_last=shuffle)
+        def build(epoch: int) -> DataLoader:
+            sub, s0 = Subset(ds, indices), seed * 100003 + offset
+            s = s0 + 2 * epoch
+            # Distributed: each rank takes its stride of one shared permutation seeded by s (the halves),
+            # or an unpadded shard (the mIoU set); batch_size is then per rank.
+            sampler = dist.train_sampler(sub, s0, 2 * epoch) if shuffle else dist.shard_sampler(sub)
+            if sampler is None:
+                return make_loader(sub, batch_size, shuffle=shuffle, num_workers=num_workers, seed=s, drop_last=shuffle)
+            return make_loader(sub, batch_size, sampler=sampler, num_workers=num_workers,
+                               seed=s + 1_000_003 * dist.rank(), drop_last=shuffle)
+
+        return build
 
     return (factory(w_half.indices, aug, True, 0), factory(a_half.indices, aug, True, 1),
             factory(a_half.indices, plain, False, 0), base)
