@@ -34,8 +34,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch_geometric.utils import scatter
 
+from gasgnn.latency_expected import SpaceLatency, compile_lut, expected_latency
 from gasgnn.latency_measure import (
     COMPAT_FIELDS,
     KINDS,
@@ -397,42 +397,9 @@ class LatencyTable:
         sig = (space, head, head_channels, kept, scale_edges, exclude_none, tuple(graph.op_names),
                attrs.numpy().tobytes())
         if sig not in self._compiled:
-            self._compiled[sig] = self._compile(space, graph, attrs, head, head_channels, kept, scale_edges,
-                                                exclude_none)
+            self._compiled[sig] = compile_lut(self, space, graph, attrs, head, head_channels, kept, scale_edges,
+                                              exclude_none)
         return self._compiled[sig]
-
-    def _compile(self, space: Any, graph: Any, attrs: Tensor, head: str, head_channels: int, kept: int,
-                 scale_edges: bool, exclude_none: bool = False) -> SpaceLatency:
-        ref = space.arch_graph(torch.zeros(space.num_arch_nodes, space.num_ops))
-        for i, name in enumerate(("stride", "channels", "height", "width", "cell", "dst")):
-            if not torch.equal(attrs[i], getattr(ref, name)):
-                raise LatencyTableError(
-                    f"ArchGraph node attribute '{name}' does not match the space (a graph built for another "
-                    f"space, or for an input size other than {tuple(space.input_size)}?)"
-                )
-        ops = list(graph.op_names)
-        shapes = [tuple(r) for r in attrs[:4].t().tolist()]
-        keys = {(o, s): LatencyKey("op", (o, s[1], s[0], s[2], s[3]), self.dtype, self.batch)
-                for s in set(shapes) for o in ops}
-        const_keys = list(walk(space, space_plans(space, kept), space.input_size, head, head_channels,
-                               self.dtype, self.batch))
-        const_keys = [(k, c) for k, c in const_keys if k.kind != "op"]
-        missing = self.missing(list(keys.values()) + [k for k, _ in const_keys])
-        if missing:
-            raise MissingEntriesError(missing, f" for this search space at {space.input_size}")
-        rows = torch.tensor([[self[keys[(o, s)]] for o in ops] for s in shapes], dtype=torch.float64)
-        if scale_edges:
-            dst = attrs[5].to(torch.float64)
-            rows = rows * (dst.clamp(max=kept) / dst).unsqueeze(-1)
-        cell_const = torch.zeros(space.num_cells, dtype=torch.float64)
-        const = 0.0
-        for k, c in const_keys:
-            if c < 0:
-                const += self[k]
-            else:
-                cell_const[c] += self[k]
-        exclude = torch.tensor([exclude_none and o == "none" for o in ops])
-        return SpaceLatency(rows, attrs[4].clone(), cell_const, const, exclude if exclude.any() else None)
 
     def expected_latency(
         self, graph: Any, alpha: Tensor | None = None, *, space: Any = None, head: str = "aspp",
@@ -488,83 +455,6 @@ def _genotype_space(genotype: Any, space: Any) -> Any:
     if space is None:
         raise LatencyTableError("the genotype carries no search space; pass space=...")
     return space
-
-
-class SpaceLatency:
-    """A latency table compiled for one search space: per-node LUT rows and constant costs.
-
-    Args:
-        rows (Tensor): ``[N, K]`` latency (ms) of each op at each ArchGraph node.
-        cell (Tensor): ``[N]`` cell index of each node.
-        cell_const (Tensor): ``[num_cells]`` fixed cost of each cell (pre-processing, sums, concat).
-        const (float): Stem, head and upsampling.
-        exclude (Tensor, optional): ``[K]`` bool, op columns left out of the softmax (``none`` for a
-            derived-network estimate). (default: :obj:`None`)
-
-    Shapes:
-        - **input:** alpha ``[N, K]``
-        - **output:** total ``[]``, per cell ``[num_cells]`` (ms)
-    """
-
-    def __init__(
-        self, rows: Tensor, cell: Tensor, cell_const: Tensor, const: float, exclude: Tensor | None = None
-    ) -> None:
-        self.rows, self.cell, self.cell_const, self.const = rows, cell, cell_const, float(const)
-        self.exclude = exclude
-        self._cast: dict[tuple, tuple[Tensor, Tensor, Tensor, Tensor | None]] = {}
-
-    @property
-    def num_cells(self) -> int:
-        return self.cell_const.numel()
-
-    def __call__(self, alpha: Tensor) -> tuple[Tensor, Tensor]:
-        if tuple(alpha.shape) != tuple(self.rows.shape):
-            raise LatencyTableError(f"alpha has shape {tuple(alpha.shape)}, the LUT {tuple(self.rows.shape)}")
-        ck = (alpha.device, alpha.dtype)
-        if ck not in self._cast:
-            self._cast[ck] = (self.rows.to(alpha.device, alpha.dtype), self.cell.to(alpha.device),
-                              self.cell_const.to(alpha.device, alpha.dtype),
-                              None if self.exclude is None else self.exclude.to(alpha.device))
-        rows, cell, cell_const, exclude = self._cast[ck]
-        if exclude is not None:  # -inf before the softmax renormalises over the remaining ops
-            alpha = alpha.masked_fill(exclude, float("-inf"))
-        per_node = (torch.softmax(alpha, dim=-1) * rows).sum(dim=-1)
-        per_cell = scatter(per_node, cell, dim=0, dim_size=self.num_cells, reduce="sum") + cell_const
-        return per_cell.sum() + self.const, per_cell
-
-    def __repr__(self) -> str:
-        return f"SpaceLatency(nodes={self.rows.size(0)}, ops={self.rows.size(1)}, cells={self.num_cells})"
-
-
-def expected_latency(
-    graph: Any, alpha: Tensor | None = None, *, table: LatencyTable, space: Any = None, head: str = "aspp",
-    head_channels: int = 128, kept: int = 2, scale_edges: bool = False, exclude_none: bool = False,
-) -> tuple[Tensor, Tensor]:
-    """Differentiable expected latency (ms) of the supernet:
-    :math:`c_0 + \\sum_k (c_k + \\sum_{n \\in k} \\mathrm{softmax}(\\alpha_n) \\cdot \\mathrm{LUT}_n)`.
-
-    Args:
-        graph (Data): The ArchGraph (node attributes ``stride``, ``channels``, ``height``, ``width``,
-            ``cell``, ``dst``).
-        alpha (Tensor, optional): ``[N, K]`` (e.g. alpha' from the GGM); :obj:`None` uses ``graph.x``.
-            (default: :obj:`None`)
-        table (LatencyTable): The measured table.
-        space (SearchSpace, optional): For the constant parts; :obj:`None` uses ``graph.space``.
-            (default: :obj:`None`)
-        head (str, optional): Head of the derived network. (default: :obj:`"aspp"`)
-        head_channels (int, optional): Head width. (default: :obj:`128`)
-        kept (int, optional): Inputs kept per node (node-sum constants). (default: :obj:`2`)
-        scale_edges (bool, optional): Weigh edges by the fraction a derived network keeps
-            (see :meth:`LatencyTable.for_space`). (default: :obj:`False`)
-        exclude_none (bool, optional): Leave ``none`` out of the expectation (see
-            :meth:`LatencyTable.for_space`). (default: :obj:`False`)
-
-    Returns:
-        (Tensor, Tensor): the total ``[]`` and the per-cell latency ``[num_cells]`` in ms (cell costs
-        include their fixed parts; the total adds stem, head and upsampling).
-    """
-    return table.expected_latency(graph, alpha, space=space, head=head, head_channels=head_channels,
-                                  kept=kept, scale_edges=scale_edges, exclude_none=exclude_none)
 
 
 # The loss forms live in their own module; re-exported here as part of the latency API.
