@@ -6,8 +6,9 @@ budgets, then times all derived networks side by side and writes a report:
     python examples/reproduce_paper.py --root ../shared/data/CamVid --out runs/repro
 
 1. Guidance: GAS searches with the ``gcn_sim`` graph-guided module, a fully connected guide (``fc``) and no
-   guide (``none``) at latency weight ``--weight``, and random search (same number of weight-training
-   steps; random search has no latency weight, so its latency target is the mean predicted latency of the
+   guide (``none``) at latency weight ``--weight``, and random search, twice: with the same number of
+   weight-training steps as a GAS search, and with ``--random-long-samples`` genotypes (about a GAS
+   search's wall time). Random search has no latency weight, so its latency target is the mean predicted latency of the
    ``gcn_sim`` networks at ``--random-target-weight``, default 0: uniformly sampled genotypes are far
    slower than a latency-weighted search's, and rejection sampling cannot reach those). Every derived
    network is trained from scratch with the same budget and evaluated on CamVid test.
@@ -44,6 +45,7 @@ from gasgnn.reference_nets import reference_genotype
 from gasgnn.utils import atomic_write_text, read_json, write_json
 
 REFERENCES = ("hand_sep", "hand_light")
+RANDOM_LONG = "random (equal time)"
 
 
 @dataclass
@@ -84,6 +86,8 @@ def parse_args() -> argparse.Namespace:
     g.add_argument("--random-samples", type=int, default=6,
                    help="random search: genotypes; x --random-steps = the GAS search's weight steps")
     g.add_argument("--random-steps", type=int, default=20)
+    g.add_argument("--random-long-samples", type=int, default=30,
+                   help="a second random search with this many genotypes (about a GAS search's wall time); 0: off")
     g.add_argument("--random-target-weight", type=float, default=0.0,
                    help="random search's latency target: the mean predicted latency of the gcn_sim networks "
                         "searched at this latency weight (one of --sweep or --weight)")
@@ -203,8 +207,11 @@ def run_all(args: argparse.Namespace) -> None:
     target = statistics.fmean(preds)
     rnd = ["--random", "--samples", str(args.random_samples), "--steps-per-sample", str(args.random_steps),
            "--target-ms", f"{target:.4f}"]
-    run_jobs([search_job(args, out / "search" / f"random_s{s}", table, rnd, s) for s in args.seeds],
-             args.jobs, out, args.threads, "random searches")
+    rjobs = [search_job(args, out / "search" / f"random_s{s}", table, rnd, s) for s in args.seeds]
+    if args.random_long_samples:  # random search given about the wall time of a GAS search
+        rnd_long = [*rnd[:2], str(args.random_long_samples), *rnd[3:]]
+        rjobs += [search_job(args, out / "search" / f"random_long_s{s}", table, rnd_long, s) for s in args.seeds]
+    run_jobs(rjobs, args.jobs, out, args.threads, "random searches")
     # Train every derived network and the references with the same budget.
     gdir = out / "genotypes"
     gdir.mkdir(exist_ok=True)
@@ -251,7 +258,8 @@ def collect(args: argparse.Namespace) -> dict:
             run = out / "search" / name[: -len("_aspp")]
             summ = read_json(run / "result.json")
             conf = read_json(run / "config.json")
-            group = "random" if conf.get("guide") == "random" else f"{conf['guide']} λ={conf['latency_weight']:g}"
+            group = (RANDOM_LONG if run.name.startswith("random_long") else "random") if conf.get("guide") == "random" \
+                else f"{conf['guide']} λ={conf['latency_weight']:g}"
             seed, gpath = int(run.name.rsplit("_s", 1)[1]), run / "genotype.json"
             res["search_minutes"] = summ["wall_seconds"] / 60
         g = Genotype.load(gpath)
@@ -303,7 +311,7 @@ def group_rows(records: list[dict], groups: list[str]) -> list[dict]:
 
 def report(args: argparse.Namespace, data: dict) -> str:
     recs, w = data["records"], args.weight
-    cmp_groups = [f"{g} λ={w:g}" for g in args.guides] + ["random"]
+    cmp_groups = [f"{g} λ={w:g}" for g in args.guides] + ["random", RANDOM_LONG]
     sweep_groups = [f"gcn_sim λ={x:g}" for x in sorted(set(args.sweep) | {w})]
     head_groups = ["best genotype, aspp", "best genotype, ppm"]
 
@@ -332,7 +340,7 @@ def report(args: argparse.Namespace, data: dict) -> str:
     lines += ["", "### Latency-weight sweep, hand-designed references and random search", "",
               "| network | test mIoU | measured ms | predicted ms | light-weight ops | on the Pareto front |",
               "|---" * 6 + "|"]
-    rows = group_rows(recs, sweep_groups + list(REFERENCES) + ["random"])
+    rows = group_rows(recs, sweep_groups + list(REFERENCES) + ["random", RANDOM_LONG])
     front = set(pareto_front([(r["measured_ms"][0], r["test_miou"][0]) for r in rows]))
     for i, r in enumerate(rows):
         lines.append(f"| {r['group']} | {cell(r, 'test_miou', 100)} | {cell(r, 'measured_ms', nd=2)} | "
@@ -351,7 +359,8 @@ def figures(args: argparse.Namespace, data: dict) -> list[Path]:
     paths = []
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     sweep = [f"gcn_sim λ={x:g}" for x in sorted(set(args.sweep) | {w})]
-    groups = sweep + list(REFERENCES) + [f"{g} λ={w:g}" for g in args.guides if g != "gcn_sim"] + ["random"]
+    groups = sweep + list(REFERENCES) + [f"{g} λ={w:g}" for g in args.guides if g != "gcn_sim"] + ["random",
+                                                                                                 RANDOM_LONG]
     rows = group_rows(recs, groups)
     cmap = plt.get_cmap("tab10")
     for i, r in enumerate(rows):
@@ -379,11 +388,11 @@ def figures(args: argparse.Namespace, data: dict) -> list[Path]:
     plt.close(fig)
     paths.append(p)
     # Guidance comparison: mIoU, latency and the supplement's statistics side by side.
-    cmp = group_rows(recs, [f"{g} λ={w:g}" for g in args.guides] + ["random"])
+    cmp = group_rows(recs, [f"{g} λ={w:g}" for g in args.guides] + ["random", RANDOM_LONG])
     keys = [("test_miou", "test mIoU (%)", 100), ("measured_ms", "measured latency (ms)", 1),
             ("light_ops", "light-weight ops", 1), ("large_rf_last4", "large-RF ops, last 4 cells", 1),
             ("diversity_all", "cell diversity", 1)]
-    fig, axes = plt.subplots(1, len(keys), figsize=(13, 3.0), dpi=110)
+    fig, axes = plt.subplots(1, len(keys), figsize=(14, 3.2), dpi=110)
     for ax, (k, label, sc) in zip(axes, keys):
         xs = range(len(cmp))
         ax.bar(xs, [sc * r[k][0] for r in cmp], yerr=[sc * r[k][1] for r in cmp], capsize=3,
@@ -391,7 +400,8 @@ def figures(args: argparse.Namespace, data: dict) -> list[Path]:
         for i, r in enumerate(cmp):
             pts = [sc * x[k] for x in recs if x["group"] == r["group"]]
             ax.scatter([i] * len(pts), pts, s=8, color="black", zorder=3)
-        ax.set_xticks(list(xs), [r["group"].split(" ")[0] for r in cmp], fontsize=8)
+        ax.set_xticks(list(xs), [r["group"].replace(f" λ={w:g}", "").replace(" (", "\n(") for r in cmp],
+                      fontsize=7)
         ax.set_title(label, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(f"guidance at latency weight {w:g} (bars: mean ± std, dots: seeds)", fontsize=10)
