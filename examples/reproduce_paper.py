@@ -8,10 +8,10 @@ budgets, then times all derived networks side by side and writes a report:
 1. Guidance: GAS searches with the ``gcn_sim`` graph-guided module, a fully connected guide (``fc``) and no
    guide (``none``) at latency weight ``--weight``, and random search, twice: with the same number of
    weight-training steps as a GAS search, and with ``--random-long-samples`` genotypes (about a GAS
-   search's wall time). Random search has no latency weight, so its latency target is the mean predicted latency of the
-   ``gcn_sim`` networks at ``--random-target-weight``, default 0: uniformly sampled genotypes are far
-   slower than a latency-weighted search's, and rejection sampling cannot reach those). Every derived
-   network is trained from scratch with the same budget and evaluated on CamVid test.
+   search's wall time). Random search has no latency weight, so its latency target is the mean predicted
+   latency of the ``gcn_sim`` networks at ``--random-target-weight`` (default 0): uniformly sampled
+   genotypes are far slower than a latency-weighted search's, and rejection sampling cannot reach
+   those. Every derived network is trained from scratch with the same budget and evaluated on CamVid test.
 2. Heads: the best ``gcn_sim`` genotype (by its training run's val mIoU) trained with ASPP and with PPM,
    ``--seeds`` seeds each; test mIoU and measured latency/FPS.
 3. Latency-weight sweep (``gcn_sim``, weights ``--sweep``) beside the hand-designed reference genotypes of
