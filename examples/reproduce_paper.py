@@ -373,8 +373,8 @@ def figures(args: argparse.Namespace, data: dict) -> list[Path]:
     srows = [r for r in rows if r["group"] in sweep]
     front = sorted(pareto_front([(r["measured_ms"][0], r["test_miou"][0]) for r in rows]))
     fr = sorted((rows[i]["measured_ms"][0], 100 * rows[i]["test_miou"][0]) for i in front)
-    ax.step([p[0] for p in fr], [p[1] for p in fr], where="post", color="#777777", ls="--", lw=1,
-            label="Pareto front (means)")
+    ax.step([p[0] for p in fr], [p[1] for p in fr], where="post", color="black", alpha=0.6, ls="--", lw=1.6,
+            zorder=1, label="Pareto front (means)")
     ax.plot([r["measured_ms"][0] for r in srows], [100 * r["test_miou"][0] for r in srows], color=cmap(0), lw=0.8,
             alpha=0.6)
     ax.set_xlabel(f"measured latency (ms, {args.size[0]}x{args.size[1]}, batch 1, CPU)")
