@@ -97,7 +97,9 @@ def parse_args() -> argparse.Namespace:
     t.add_argument("--scale-range", type=float, nargs=2, default=[0.4, 0.75])
     t.add_argument("--lr", type=float, default=0.05)
     t.add_argument("--train-max-iters", type=int, default=None, help="cap on iterations (smoke runs)")
-    a("--stage", choices=["all", "run", "report"], default="all", help="'report' only re-reads finished runs")
+    a("--stage", choices=["all", "run", "report", "long"], default="all",
+      help="'report' only re-reads finished runs; 'long' retrains the guidance comparison for --long-epochs")
+    a("--long-epochs", type=int, default=20, help="training epochs of the 'long' stage")
     return p.parse_args()
 
 
@@ -154,11 +156,13 @@ def gas_extra(args: argparse.Namespace, guide: str, weight: float) -> list[str]:
             "--a-lr", str(args.a_lr)]
 
 
-def train_job(args: argparse.Namespace, name: str, genotype: Path, head: str, seed: int) -> Job:
-    d = args.out / "train" / name
+def train_job(args: argparse.Namespace, name: str, genotype: Path, head: str, seed: int, epochs: int | None = None,
+              subdir: str = "train") -> Job:
+    d = args.out / subdir / name
+    epochs = args.train_epochs if epochs is None else epochs
     data = ["--data", "camvid", *(["--root", args.root] if args.root else []), "--workers", "0"]
     cmd = gasgnn_cmd(
-        "train", "--genotype", str(genotype), *data, "--out", str(d), "--epochs", str(args.train_epochs),
+        "train", "--genotype", str(genotype), *data, "--out", str(d), "--epochs", str(epochs),
         "--batch-size", "4", "--lr", str(args.lr), "--warmup-iters", "20", "--crop", *map(str, args.train_crop),
         "--scale-range", *map(str, args.scale_range), "--val-size", *map(str, args.size), "--head", head,
         "--seed", str(seed), "--no-progress", "--json",
@@ -228,6 +232,35 @@ def run_all(args: argparse.Namespace) -> None:
     best = best_genotype(args)
     hjobs = [train_job(args, f"best_{head}_s{s}", best, head, s) for head in ("aspp", "ppm") for s in args.seeds]
     run_jobs(hjobs, args.jobs, out, args.threads, "heads")
+
+
+LONG_GROUPS = {"gcn_sim": "gcn_sim_w{w:g}_s{s}", "fc": "fc_w{w:g}_s{s}", "random (equal time)": "random_long_s{s}"}
+
+
+def run_long(args: argparse.Namespace) -> str:
+    """Retrains the gcn_sim and fc (at --weight) and the equal-time random-search genotypes of every seed for
+    --long-epochs epochs (OUT/train_long/), to see whether a larger budget separates them; returns a table."""
+    jobs, names = [], {}
+    for group, pattern in LONG_GROUPS.items():
+        for s in args.seeds:
+            run = args.out / "search" / pattern.format(w=args.weight, s=s)
+            jobs.append(train_job(args, run.name, run / "genotype.json", "aspp", s, args.long_epochs, "train_long"))
+            names.setdefault(group, []).append(run.name)
+    run_jobs(jobs, args.jobs, args.out, args.threads, f"training, {args.long_epochs} epochs")
+    lines = [f"| search | test mIoU, {args.train_epochs} epochs | test mIoU, {args.long_epochs} epochs | "
+             f"val mIoU, {args.long_epochs} epochs |", "|---|---|---|---|"]
+    rows = {}
+    for group, runs in names.items():
+        short = [read_json(args.out / "train" / f"{r}_aspp" / "result.json")["eval"]["miou"] for r in runs]
+        res = [read_json(args.out / "train_long" / r / "result.json") for r in runs]
+        long = [x["eval"]["miou"] for x in res]
+        val = [x["train"]["best_miou"] for x in res]
+        rows[group] = {"short": short, "long": long, "val": val}
+        lines.append(f"| {group} | {fmt(short, 100)} | {fmt(long, 100)} | {fmt(val, 100)} |")
+    write_json(args.out / "results_long.json", {"epochs": args.long_epochs, "groups": rows})
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(args.out / "report_long.md", text)
+    return text
 
 
 def best_genotype(args: argparse.Namespace) -> Path:
@@ -418,6 +451,8 @@ def main() -> None:
     t0 = time.perf_counter()
     if args.stage in ("all", "run"):
         run_all(args)
+    if args.stage == "long":
+        print(run_long(args))
     if args.stage in ("all", "report"):
         data = collect(args)
         data["meta"]["run_wall_minutes"] = (time.perf_counter() - t0) / 60 if args.stage == "all" else None
