@@ -44,7 +44,7 @@ from gasgnn.latency import LatencyTable
 from gasgnn.reference_nets import reference_genotype
 from gasgnn.utils import atomic_write_text, read_json, write_json
 
-REFERENCES = ("hand_sep", "hand_light")
+REFERENCES = ("hand_sep", "hand_light", "skip_only")
 RANDOM_LONG = "random (equal time)"
 
 

@@ -2,10 +2,11 @@
 
 Two kinds are registered by name:
 
-- **Genotype references** (``hand_sep``, ``hand_light``): hand-designed, cell-uniform architectures
-  built from the same op registry and expressed as a :class:`~gasgnn.graph.Genotype`, so they go
-  through :class:`~gasgnn.net.GASNet`, the trainer and the benchmarks exactly like a searched network.
-  They answer "does the search beat a sensible hand design of similar latency?".
+- **Genotype references** (``hand_sep``, ``hand_light``, and the ablation ``skip_only``): hand-designed,
+  cell-uniform architectures built from the same op registry and expressed as a
+  :class:`~gasgnn.graph.Genotype`, so they go through :class:`~gasgnn.net.GASNet`, the trainer and the
+  benchmarks exactly like a searched network. They answer "does the search beat a sensible hand design
+  of similar latency?" and (``skip_only``) "how much do the cells add to the stem and head at all?".
 - **Module references** (``smp_unet_r18``, ``smp_fpn_r18``): networks from
   ``segmentation_models_pytorch``, available only when that package is installed (it is not a
   dependency; :func:`available_references` hides them otherwise).
@@ -218,6 +219,17 @@ def hand_light(space: SearchSpace) -> Genotype:
     )
 
 
+def skip_only(space: SearchSpace) -> Genotype:
+    """An ablation, not a design: every edge a skip connection (factorised reduction on strided inputs),
+    so the cells add almost nothing; what it reaches is what the stem and the head achieve alone."""
+    return _uniform_genotype(
+        space,
+        normal=lambda d: ("skip_connect", "skip_connect"),
+        last_stage=lambda d: ("skip_connect", "skip_connect"),
+        reduce=lambda d: ("skip_connect", "skip_connect"),
+    )
+
+
 def _smp(arch: str) -> Callable[..., nn.Module]:
     def factory(num_classes: int, encoder: str = "resnet18", **kwargs: Any) -> nn.Module:
         import segmentation_models_pytorch as smp  # optional, see module docstring
@@ -230,6 +242,7 @@ def _smp(arch: str) -> Callable[..., nn.Module]:
 
 register_reference(ReferenceNet("hand_sep", "hand-designed: sep convs, dilated convs last", hand_sep))
 register_reference(ReferenceNet("hand_light", "hand-designed: skip + sep conv per node, light", hand_light))
+register_reference(ReferenceNet("skip_only", "ablation: every edge a skip connection (stem + head alone)", skip_only))
 register_reference(ReferenceNet(
     "smp_unet_r18", "segmentation_models_pytorch U-Net, ResNet-18 encoder", module_fn=_smp("Unet"),
     requires="segmentation_models_pytorch",

@@ -106,8 +106,8 @@ def test_median_frequency_weights():
 
 
 def test_reference_nets(tiny_space):
-    assert {"hand_sep", "hand_light"} <= set(available_references())
-    for name in ("hand_sep", "hand_light"):
+    assert {"hand_sep", "hand_light", "skip_only"} <= set(available_references())
+    for name in ("hand_sep", "hand_light", "skip_only"):
         g = reference_genotype(name, tiny_space)
         assert len(g) == tiny_space.num_cells
         assert all(len(c.edges) == 2 * tiny_space.num_nodes for c in g.cells)
@@ -116,6 +116,7 @@ def test_reference_nets(tiny_space):
     last = reference_genotype("hand_sep", SearchSpace()).cells[-1]
     assert {o for _, _, o in last.edges} == {"dil_conv_3x3", "dil_conv_3x3_d4"}
     assert resolve_genotype("hand_light", tiny_space) == reference_genotype("hand_light", tiny_space)
+    assert set(reference_genotype("skip_only", tiny_space).ops()) == {"skip_connect"}
     with pytest.raises(FileNotFoundError, match="nor is it a reference"):
         resolve_genotype("no_such_genotype.json")
     smp = REFERENCE_NETS["smp_unet_r18"]
