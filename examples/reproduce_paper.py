@@ -234,25 +234,31 @@ def run_all(args: argparse.Namespace) -> None:
     run_jobs(hjobs, args.jobs, out, args.threads, "heads")
 
 
-LONG_GROUPS = {"gcn_sim": "gcn_sim_w{w:g}_s{s}", "fc": "fc_w{w:g}_s{s}", "random (equal time)": "random_long_s{s}"}
+LONG_GROUPS = {"gcn_sim": "search/gcn_sim_w{w:g}_s{s}", "fc": "search/fc_w{w:g}_s{s}",
+               "random (equal time)": "search/random_long_s{s}", "skip_only": "genotypes/skip_only"}
 
 
 def run_long(args: argparse.Namespace) -> str:
-    """Retrains the gcn_sim and fc (at --weight) and the equal-time random-search genotypes of every seed for
-    --long-epochs epochs (OUT/train_long/), to see whether a larger budget separates them; returns a table."""
+    """Retrains the gcn_sim and fc (at --weight) and the equal-time random-search genotypes of every seed, and
+    the skip_only ablation, for --long-epochs epochs (OUT/train_long/), to see whether a larger budget
+    separates them; returns a table."""
     jobs, names = [], {}
     for group, pattern in LONG_GROUPS.items():
         for s in args.seeds:
-            run = args.out / "search" / pattern.format(w=args.weight, s=s)
-            jobs.append(train_job(args, run.name, run / "genotype.json", "aspp", s, args.long_epochs, "train_long"))
-            names.setdefault(group, []).append(run.name)
+            src = args.out / pattern.format(w=args.weight, s=s)
+            if pattern.startswith("search/"):
+                name, genotype, short = src.name, src / "genotype.json", f"{src.name}_aspp"
+            else:  # a reference genotype, trained with seed s
+                name, genotype, short = f"{src.name}_s{s}", src.with_suffix(".json"), f"{src.name}_aspp_s{s}"
+            jobs.append(train_job(args, name, genotype, "aspp", s, args.long_epochs, "train_long"))
+            names.setdefault(group, []).append((name, short))
     run_jobs(jobs, args.jobs, args.out, args.threads, f"training, {args.long_epochs} epochs")
-    lines = [f"| search | test mIoU, {args.train_epochs} epochs | test mIoU, {args.long_epochs} epochs | "
+    lines = [f"| network | test mIoU, {args.train_epochs} epochs | test mIoU, {args.long_epochs} epochs | "
              f"val mIoU, {args.long_epochs} epochs |", "|---|---|---|---|"]
     rows = {}
     for group, runs in names.items():
-        short = [read_json(args.out / "train" / f"{r}_aspp" / "result.json")["eval"]["miou"] for r in runs]
-        res = [read_json(args.out / "train_long" / r / "result.json") for r in runs]
+        short = [read_json(args.out / "train" / sh / "result.json")["eval"]["miou"] for _, sh in runs]
+        res = [read_json(args.out / "train_long" / n / "result.json") for n, _ in runs]
         long = [x["eval"]["miou"] for x in res]
         val = [x["train"]["best_miou"] for x in res]
         rows[group] = {"short": short, "long": long, "val": val}
