@@ -97,8 +97,9 @@ def parse_args() -> argparse.Namespace:
     t.add_argument("--scale-range", type=float, nargs=2, default=[0.4, 0.75])
     t.add_argument("--lr", type=float, default=0.05)
     t.add_argument("--train-max-iters", type=int, default=None, help="cap on iterations (smoke runs)")
-    a("--stage", choices=["all", "run", "report", "long"], default="all",
-      help="'report' only re-reads finished runs; 'long' retrains the guidance comparison for --long-epochs")
+    a("--stage", choices=["all", "run", "report", "figures", "long"], default="all",
+      help="'report' re-reads finished runs and times the networks; 'figures' redraws from OUT/results.json; "
+           "'long' retrains the guidance comparison for --long-epochs")
     a("--long-epochs", type=int, default=20, help="training epochs of the 'long' stage")
     return p.parse_args()
 
@@ -401,13 +402,17 @@ def figures(args: argparse.Namespace, data: dict) -> list[Path]:
     groups = sweep + list(REFERENCES) + [f"{g} λ={w:g}" for g in args.guides if g != "gcn_sim"] + ["random",
                                                                                                  RANDOM_LONG]
     rows = group_rows(recs, groups)
-    cmap = plt.get_cmap("tab10")
+    palette = [plt.get_cmap("tab10")(i) for i in range(10)] + ["black", "#b8860b", "#00ced1"]
+
+    def cmap(i: int) -> object:
+        return palette[i % len(palette)]
+
     for i, r in enumerate(rows):
         pts = [x for x in recs if x["group"] == r["group"]]
         ax.scatter([p["measured_ms"] for p in pts], [100 * p["test_miou"] for p in pts], s=12, alpha=0.35,
-                   color=cmap(i % 10))
+                   color=cmap(i))
         ax.errorbar(r["measured_ms"][0], 100 * r["test_miou"][0], xerr=r["measured_ms"][1],
-                    yerr=100 * r["test_miou"][1], fmt="o" if r["group"] in sweep else "s", color=cmap(i % 10),
+                    yerr=100 * r["test_miou"][1], fmt="o" if r["group"] in sweep else "s", color=cmap(i),
                     mec="black", mew=0.5, capsize=3, label=r["group"])
     srows = [r for r in rows if r["group"] in sweep]
     front = sorted(pareto_front([(r["measured_ms"][0], r["test_miou"][0]) for r in rows]))
@@ -439,7 +444,9 @@ def figures(args: argparse.Namespace, data: dict) -> list[Path]:
         for i, r in enumerate(cmp):
             pts = [sc * x[k] for x in recs if x["group"] == r["group"]]
             ax.scatter([i] * len(pts), pts, s=8, color="black", zorder=3)
-        ax.set_xticks(list(xs), [r["group"].replace(f" λ={w:g}", "").replace(" (", "\n(") for r in cmp],
+        short = {"random": f"random\n{args.random_samples}x{args.random_steps}",
+                 RANDOM_LONG: f"random\n{args.random_long_samples}x{args.random_steps}"}
+        ax.set_xticks(list(xs), [short.get(r["group"], r["group"].replace(f" λ={w:g}", "")) for r in cmp],
                       fontsize=7)
         ax.set_title(label, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
@@ -457,6 +464,9 @@ def main() -> None:
     t0 = time.perf_counter()
     if args.stage in ("all", "run"):
         run_all(args)
+    if args.stage == "figures":
+        for p in figures(args, read_json(args.out / "results.json")):
+            print(f"figure: {p}")
     if args.stage == "long":
         print(run_long(args))
     if args.stage in ("all", "report"):
