@@ -291,8 +291,7 @@ def collect(args: argparse.Namespace) -> dict:
         name, head = d.name, cfg["config"]["head"]
         if name.startswith("best_"):
             group, seed, gpath = f"best genotype, {head}", int(name.rsplit("_s", 1)[1]), best_genotype(args)
-        elif name.split("_aspp")[0] in [f"{r}_aspp_s{s}".split("_aspp")[0] for r in REFERENCES for s in args.seeds]:
-            ref = name.split("_aspp")[0]
+        elif (ref := name.split("_aspp")[0]) in REFERENCES:
             group, seed, gpath = ref, int(name.rsplit("_s", 1)[1]), out / "genotypes" / f"{ref}.json"
         else:
             run = out / "search" / name[: -len("_aspp")]

@@ -255,14 +255,15 @@ class Searcher:
 
     def _check(self, loss: Tensor, what: str) -> float:
         # Distributed: judge the ranks' mean, so a NaN anywhere stops all ranks together (not one alone).
-        value = dist.reduce_scalar(loss, "mean") if dist.is_distributed() else None
-        if not (torch.isfinite(loss) if value is None else math.isfinite(value)):
+        # (reduce_scalar is float(loss) in one process.)
+        value = dist.reduce_scalar(loss, "mean")
+        if not math.isfinite(value):
             raise SearchDivergedError(
-                f"{what} became {loss.item() if value is None else value} at epoch {self.epoch}; stopping. The "
-                f"last good checkpoint ({self.run_dir / 'checkpoint.pt' if self.run_dir else 'none'}) is kept; "
-                f"lower the learning rates or the latency weight and resume."
+                f"{what} became {value} at epoch {self.epoch}; stopping. The last good checkpoint "
+                f"({self.run_dir / 'checkpoint.pt' if self.run_dir else 'none'}) is kept; lower the learning "
+                f"rates or the latency weight and resume."
             )
-        return float(loss.detach()) if value is None else value
+        return value
 
     def check_sync(self, weights: bool = False) -> None:
         """Distributed runs: raises :class:`~gasgnn.distributed.ArchitectureDriftError` unless every rank

@@ -356,7 +356,7 @@ class Trainer:
                 else:
                     loss = self.criterion(out.float(), masks)
             # Distributed: the mean over the ranks, so a NaN anywhere stops every rank together.
-            value = dist.reduce_scalar(loss, "mean") if dist.is_distributed() else float(loss.detach())
+            value = dist.reduce_scalar(loss, "mean")  # float(loss) in one process
             if not math.isfinite(value):
                 last = self.out / "last.pt"
                 keep = (f"the last good checkpoint {last} (epoch {self.epoch}) is kept"
