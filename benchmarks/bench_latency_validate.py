@@ -23,7 +23,7 @@ import torch
 
 from gasgnn import SearchSpace
 from gasgnn.latency import LatencyTable
-from gasgnn.latency_measure import validate
+from gasgnn.latency import validate
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from gasgnn import GASNet, Genotype
-from gasgnn.analysis import analyze
-from gasgnn.bench import benchmark
+from gasgnn.viz import analyze
+from gasgnn.train import benchmark
 from gasgnn.cli import main as gasgnn_main
 from gasgnn.latency import LatencyTable
 

@@ -38,10 +38,10 @@ from pathlib import Path
 import torch
 
 from gasgnn import GASNet, Genotype
-from gasgnn.analysis import analyze, pareto_front
-from gasgnn.bench import benchmark
+from gasgnn.viz import analyze, pareto_front
+from gasgnn.train import benchmark
 from gasgnn.latency import LatencyTable
-from gasgnn.reference_nets import reference_genotype
+from gasgnn.genotype import reference_genotype
 from gasgnn.utils import atomic_write_text, read_json, write_json
 
 REFERENCES = ("hand_sep", "hand_light", "skip_only")

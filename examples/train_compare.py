@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from gasgnn import GASNet, Genotype
-from gasgnn.bench import benchmark
+from gasgnn.train import benchmark
 from gasgnn.data import build_dataset, eval_transform, train_transform
-from gasgnn.reference_nets import reference_genotype
+from gasgnn.genotype import reference_genotype
 from gasgnn.train import TrainConfig, Trainer
 
 

@@ -1,6 +1,12 @@
-"""gasgnn: graph-guided architecture search for real-time semantic segmentation (GAS) on PyG."""
+"""gasgnn: graph-guided architecture search for real-time semantic segmentation (GAS) on PyG.
 
-from gasgnn.derive import derive
+The public API. Each concept is a subpackage with its own ``__init__`` as its public surface:
+:mod:`gasgnn.space`, :mod:`gasgnn.genotype`, :mod:`gasgnn.models`, :mod:`gasgnn.kernels`, :mod:`gasgnn.ggm`,
+:mod:`gasgnn.latency`, :mod:`gasgnn.search`, :mod:`gasgnn.train`, :mod:`gasgnn.data`, :mod:`gasgnn.viz`,
+:mod:`gasgnn.distributed` (see ``docs/architecture.md``).
+"""
+
+from gasgnn.genotype import CellGenotype, Genotype, GenotypeError, derive, random_genotype
 from gasgnn.ggm import (
     GUIDES,
     FCGuide,
@@ -10,12 +16,19 @@ from gasgnn.ggm import (
     build_guide,
     register_guide,
 )
-from gasgnn.graph import BUILDERS, CellGenotype, Genotype, GenotypeError, random_genotype, register_builder
-from gasgnn.heads import HEADS, build_head, register_head
-from gasgnn.net import GASNet
-from gasgnn.ops import GAS_OPS, OPS, build_op, get_op, register_op
-from gasgnn.space import SearchSpace, SpaceError
-from gasgnn.supernet import MemoryOptions, MixedOp, SearchCell, Supernet
+from gasgnn.models import HEADS, GASNet, MemoryOptions, MixedOp, SearchCell, Supernet, build_head, register_head
+from gasgnn.registry import Registry, RegistryError
+from gasgnn.space import (
+    BUILDERS,
+    GAS_OPS,
+    OPS,
+    SearchSpace,
+    SpaceError,
+    build_op,
+    get_op,
+    register_builder,
+    register_op,
+)
 
 __version__ = "0.1.0"
 
@@ -37,6 +50,8 @@ __all__ = [
     "MemoryOptions",
     "MixedOp",
     "OPS",
+    "Registry",
+    "RegistryError",
     "SearchCell",
     "SearchSpace",
     "SpaceError",

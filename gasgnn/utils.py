@@ -1,8 +1,12 @@
-"""Small shared helpers: atomic writes, JSON I/O."""
+"""Small shared helpers: atomic writes, JSON I/O, seeding, device sync, parameter counts.
+
+This module imports nothing from gasgnn: every layer may use it.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import tempfile
@@ -126,3 +130,26 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def json_safe(obj: Any) -> Any:
+    """Replaces NaN and infinite floats by :obj:`None` (recursively) so the output is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def device_sync(device: str | torch.device) -> None:
+    """Waits for the device's queued work (a no-op on the CPU), so a timer measures kernels, not launches."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def count_params(model: torch.nn.Module) -> int:
+    """Number of parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters())

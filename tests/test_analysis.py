@@ -6,16 +6,8 @@ import pytest
 import torch
 
 from gasgnn import CellGenotype, Genotype, random_genotype
-from gasgnn.analysis import (
-    analyze,
-    cell_distance,
-    format_analysis,
-    load_run,
-    pareto_front,
-    read_metrics,
-    run_row,
-    stages,
-)
+from gasgnn.search import load_run, read_metrics
+from gasgnn.viz import analyze, cell_distance, format_analysis, pareto_front, run_row, stages
 
 # Five hand-made cells (2 intermediate nodes, 4 kept edges each); reductions at cells 1 and 3.
 A = ((0, 2, "skip_connect"), (1, 2, "max_pool_3x3"), (0, 3, "dil_conv_3x3_d8"), (2, 3, "skip_connect"))

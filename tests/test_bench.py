@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from gasgnn import random_genotype
-from gasgnn.bench import BackendUnavailable, benchmark, count_flops, latency_stats, make_runner
+from gasgnn.train import BackendUnavailable, benchmark, count_flops, latency_stats, make_runner
 
 
 def test_latency_stats():

@@ -27,7 +27,7 @@ from gasgnn.data import (
     split_search,
     train_transform,
 )
-from gasgnn.data.fixtures import make_folder_tree
+from gasgnn.testing import make_folder_tree
 
 
 def _pair(h: int = 20, w: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ from gasgnn.data import (
     read_classes_file,
     train_transform,
 )
-from gasgnn.data.fixtures import make_camvid_tree, make_cityscapes_tree, make_folder_tree
+from gasgnn.testing import make_camvid_tree, make_cityscapes_tree, make_folder_tree
 
 
 def _raw(path) -> np.ndarray:

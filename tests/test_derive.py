@@ -48,7 +48,7 @@ def test_derive_bad_alpha():
 def test_op_entropy():
     import math
 
-    from gasgnn.derive import op_entropy
+    from gasgnn.genotype import op_entropy
 
     assert torch.allclose(op_entropy(torch.zeros(3, 8)), torch.full((3,), math.log(8)))
     peaked = torch.zeros(2, 8)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from gasgnn import GASNet, random_genotype
-from gasgnn.export import ExplicitAdaptiveAvgPool2d, export_onnx, make_exportable, onnx_parity
+from gasgnn.train import ExplicitAdaptiveAvgPool2d, export_onnx, make_exportable, onnx_parity
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")

@@ -269,7 +269,7 @@ def test_none_baseline(tiny_space):
 
 def test_registry_names_and_custom_guide(tiny_space, monkeypatch):
     assert {"gcn_sim", "gcn", "gat", "gatv2", "sage", "gin", "transformer", "fc", "none"} <= set(GUIDES)
-    monkeypatch.setattr("gasgnn.ggm.GUIDES", dict(GUIDES))
+    monkeypatch.setattr("gasgnn.ggm.guides.GUIDES", dict(GUIDES))
 
     @register_guide("doubling")
     class Doubling(nn.Module):

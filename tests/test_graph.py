@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from gasgnn import CellGenotype, Genotype, GenotypeError, SearchSpace, random_genotype
-from gasgnn.graph import BUILDERS, build_edge_index, parse_darts
+from gasgnn.genotype import parse_darts
+from gasgnn.space import BUILDERS, build_edge_index
 
 DARTS_V2 = (
     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "

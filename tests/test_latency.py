@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import gasgnn.latency as lat
+import gasgnn.latency.table as lat_table
 from gasgnn import random_genotype
 from gasgnn.cli import main
 from gasgnn.latency import (
@@ -24,7 +25,7 @@ def _one_thread(monkeypatch):
     # on thread barriers, so the measuring tests stay fast. (Timing accuracy is checked by benchmarks.)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    monkeypatch.setattr("gasgnn.latency_measure.COLD_BYTES", 0)  # one copy per piece: fast tests
+    monkeypatch.setattr("gasgnn.latency.measure.COLD_BYTES", 0)  # one copy per piece: fast tests
     yield
     torch.set_num_threads(threads)
 
@@ -40,13 +41,13 @@ def known_table(space, heads=("aspp",)):
 def fast(monkeypatch):
     """Counts measurements and keeps them cheap (2 timed calls)."""
     calls = []
-    real = lat.measure_key
+    real = lat_table.measure_key
 
     def counting(key, device="cpu", warmup=10, repeats=50):
         calls.append(key)
         return real(key, device, warmup=1, repeats=2)
 
-    monkeypatch.setattr(lat, "measure_key", counting)
+    monkeypatch.setattr(lat_table, "measure_key", counting)
     return calls
 
 
@@ -183,19 +184,19 @@ def test_measure_save_load_incremental(tiny_space, tmp_path, monkeypatch):
 def test_measure_resumes_after_kill(tiny_space, tmp_path, monkeypatch):
     path = tmp_path / "t.json"
     calls = fast(monkeypatch)
-    real = lat.measure_key
+    real = lat_table.measure_key
 
     def dies_after_five(key, *a, **kw):
         if len(calls) == 5:
             raise KeyboardInterrupt  # a killed run
         return real(key, *a, **kw)
 
-    monkeypatch.setattr(lat, "measure_key", dies_after_five)
+    monkeypatch.setattr(lat_table, "measure_key", dies_after_five)
     with pytest.raises(KeyboardInterrupt):
         LatencyTable.measure(tiny_space, path=path, progress=False)
     partial = LatencyTable.load(path)  # the file is intact, with the finished entries
     assert len(partial) == 5
-    monkeypatch.setattr(lat, "measure_key", real)
+    monkeypatch.setattr(lat_table, "measure_key", real)
     calls.clear()
     full = LatencyTable.measure(tiny_space, path=path, progress=False)
     assert len(calls) == len(full) - 5 and not set(calls) & set(partial._entries)
@@ -342,7 +343,7 @@ def test_cli_measure_show_validate(tiny_space, tmp_path, capsys):
 
 
 def test_runner_cycles_cold_copies():
-    from gasgnn.latency_measure import _runner
+    from gasgnn.latency.measure import _runner
 
     key = LatencyKey("op", ("conv_3x3", 4, 1, 8, 8), "float32", 1)
     with torch.inference_mode():

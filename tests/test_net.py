@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from gasgnn import GASNet, SearchSpace, derive, random_genotype
-from gasgnn.heads import HEADS
+from gasgnn.models import HEADS
 
 
 @pytest.mark.parametrize("head", ["aspp", "ppm"])

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from gasgnn.ops import GAS_OPS, OPS, FactorizedReduce, build_op, get_op, register_op
+from gasgnn.space import GAS_OPS, OPS, FactorizedReduce, build_op, get_op, register_op
 
 
 @pytest.mark.parametrize("name", GAS_OPS)

@@ -41,7 +41,7 @@ def test_alpha_prime_is_used(tiny_space):
 
 def test_none_only_edge_weight_zero(tiny_space):
     # With all weight on 'none', a mixed op's output is exactly zero.
-    from gasgnn.supernet import MixedOp
+    from gasgnn.models import MixedOp
 
     m = MixedOp(4, 1, tiny_space.ops)
     w = torch.zeros(8)
@@ -55,8 +55,8 @@ def test_none_only_edge_weight_zero(tiny_space):
 import pytest  # noqa: E402
 from torch import nn  # noqa: E402
 
-from gasgnn.ops import GAS_OPS  # noqa: E402
-from gasgnn.supernet import MemoryOptions, MixedOp, channel_shuffle  # noqa: E402
+from gasgnn.space import GAS_OPS  # noqa: E402
+from gasgnn.models import MemoryOptions, MixedOp, channel_shuffle  # noqa: E402
 
 
 def _run(m, x, a):

@@ -6,13 +6,8 @@ import torch
 
 from gasgnn import GASNet, SearchSpace, random_genotype
 from gasgnn.data import build_dataset, eval_transform, train_transform
-from gasgnn.reference_nets import (
-    REFERENCE_NETS,
-    available_references,
-    build_reference,
-    reference_genotype,
-    resolve_genotype,
-)
+from gasgnn.genotype import REFERENCE_NETS, available_references, reference_genotype, resolve_genotype
+from gasgnn.models import build_reference
 from gasgnn.train import (
     OhemCrossEntropy,
     TrainConfig,
@@ -289,7 +284,7 @@ def test_cli_train_then_eval_json(genotype, tmp_path, capsys):
 
 
 def test_trainer_rejects_class_mismatch(genotype, tmp_path):
-    from gasgnn.evaluate import gasnet_spec
+    from gasgnn.models import gasnet_spec
 
     tr, _ = _data(n_train=2)
     with pytest.raises(ValueError, match="classes"):

@@ -7,9 +7,9 @@ import torch
 from matplotlib.patches import FancyArrowPatch
 
 from gasgnn import CellGenotype, Genotype, SearchSpace, random_genotype
-from gasgnn.analysis import analyze
+from gasgnn.viz import analyze
 from gasgnn.cli import main
-from gasgnn.ops import OPS
+from gasgnn.space import OPS
 from gasgnn.viz import (
     LARGE_RF_COLOR,
     REDUCTION_COLOR,

@@ -49,9 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from gasgnn.bench import benchmark
-    from gasgnn.evaluate import json_safe, load_model
-    from gasgnn.graph import Genotype
+    from gasgnn.train import benchmark
+    from gasgnn.models import load_model
+    from gasgnn.utils import json_safe
+    from gasgnn.genotype import Genotype
     from gasgnn.utils import write_json
 
     if args.threads:
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         models = {spec.get("head") or "model": model}
         g = Genotype.from_dict(spec["genotype"]) if spec.get("kind") == "gasnet" else None
     else:
-        from gasgnn.reference_nets import resolve_genotype
+        from gasgnn.genotype import resolve_genotype
 
         g = resolve_genotype(args.genotype)
         models = {h: load_model(genotype=g, num_classes=args.num_classes, head=h,

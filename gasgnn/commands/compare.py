@@ -61,7 +61,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gasgnn.analysis import load_run, load_table, run_row
+    from gasgnn.search import load_run
+    from gasgnn.viz import load_table, run_row
     from gasgnn.viz import draw_comparison, save_figure
 
     table = load_table(args.table) if args.table is not None else None

@@ -8,7 +8,6 @@ laptop CPU, with nothing downloaded.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -46,15 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gasgnn.analysis import analyze
-    from gasgnn.bench import benchmark
+    from gasgnn.search import read_summary, write_summary
+    from gasgnn.viz import analyze
+    from gasgnn.train import benchmark
     from gasgnn.data import build_dataset, eval_transform, search_loaders, train_transform
     from gasgnn.latency import LatencyTable
-    from gasgnn.net import GASNet
+    from gasgnn.models import GASNet
     from gasgnn.search import SearchConfig, Searcher
     from gasgnn.space import SearchSpace
     from gasgnn.train import TrainConfig, Trainer
-    from gasgnn.utils import write_json
 
     if args.quick:
         args.size, args.num_cells, args.channels, args.images = [32, 48], 3, 4, 8
@@ -129,9 +128,7 @@ def run(args: argparse.Namespace) -> int:
         "light_ops": stats.get("light_ops"), "large_rf_last4": stats.get("large_rf_last4"),
         "wall_seconds": time.perf_counter() - t_start,
     }
-    sfile = out / "search" / "summary.json"
-    old = json.loads(sfile.read_text()) if sfile.is_file() else {}
-    write_json(sfile, {**old, "miou": miou, "measured_latency_ms": measured})
+    write_summary(out / "search", {**read_summary(out / "search"), "miou": miou, "measured_latency_ms": measured})
     figs = []
     try:
         from gasgnn.viz import draw_run
@@ -140,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:  # figures are a convenience; the numbers above stand without them
         say(f"figures skipped: {e}")
     summary["figures"] = [str(f) for f in figs]
-    write_json(out / "summary.json", summary)
+    write_summary(out, summary)
     say(f"[6/6] figures: {len(figs)} in {out / 'search' / 'figures'}; summary -> {out / 'summary.json'}")
     say(f"done in {summary['wall_seconds'] / 60:.1f} min. Next: 'gasgnn viz {out / 'search'}', "
         f"'gasgnn train --genotype {out / 'genotype.json'} --data camvid', 'gasgnn bench --genotype "
@@ -151,5 +148,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _median_ms(result: dict) -> float:
-    """The median latency (ms) of the first row of a :func:`gasgnn.bench.benchmark` result."""
+    """The median latency (ms) of the first row of a :func:`gasgnn.train.bench.benchmark` result."""
     return float(result["results"][0]["latency_ms"]["median"])

@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from gasgnn.data import build_dataset, eval_transform, make_loader
-    from gasgnn.evaluate import evaluate, json_safe, load_model
+    from gasgnn.models import load_model
+    from gasgnn.train import evaluate
+    from gasgnn.utils import json_safe
 
     kw = data_kwargs(args)
     dataset = build_dataset(args.data, args.root, args.split,
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         model, spec = load_model(checkpoint=args.checkpoint, head=args.head)
     else:
-        from gasgnn.reference_nets import resolve_genotype
+        from gasgnn.genotype import resolve_genotype
 
         g = resolve_genotype(args.genotype)
         model, spec = load_model(genotype=g, weights=args.weights, num_classes=dataset.num_classes,

@@ -35,14 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gasgnn.evaluate import load_model
-    from gasgnn.export import export_onnx, onnx_parity
-    from gasgnn.graph import Genotype
+    from gasgnn.models import load_model
+    from gasgnn.train import export_onnx, onnx_parity
+    from gasgnn.genotype import Genotype
 
     if args.checkpoint is not None:
         model, spec = load_model(checkpoint=args.checkpoint, head=args.head)
     else:
-        from gasgnn.reference_nets import resolve_genotype
+        from gasgnn.genotype import resolve_genotype
 
         model, spec = load_model(genotype=resolve_genotype(args.genotype), weights=args.weights,
                                  num_classes=args.num_classes, head=args.head,

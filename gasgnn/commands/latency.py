@@ -136,7 +136,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_validate(args: argparse.Namespace) -> int:
     from gasgnn.latency import LatencyTable
-    from gasgnn.latency_measure import validate
+    from gasgnn.latency import validate
 
     space = space_from_args(args)
     sizes = _sizes(args.sizes, args._parser) or [tuple(space.input_size)]

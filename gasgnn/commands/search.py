@@ -85,18 +85,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_or_measure_table(path: Path | None, space, device: str, save_to: Path | None = None):
-    """The latency table for ``space``: loaded from ``path`` with missing entries measured, or measured."""
-    from gasgnn.latency import LatencyTable
-
-    if path is not None:
-        table = LatencyTable.load(path)
-        table.ensure(space, measure_missing=True)
-    else:
-        table = LatencyTable.measure(space, device=device, path=save_to)
-    return table
-
-
 def run(args: argparse.Namespace) -> int:
     with dist.session(args.dist_backend):
         return _run(args)
@@ -104,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from gasgnn.latency import LatencyTable
-    from gasgnn.random_search import random_search
+    from gasgnn.search import random_search
     from gasgnn.search import SearchConfig, Searcher
 
     if args.random and dist.is_distributed():
@@ -134,6 +122,8 @@ def _run(args: argparse.Namespace) -> int:
     table = None
     if main:
         args.out.mkdir(parents=True, exist_ok=True)
+        from gasgnn.latency import load_or_measure_table
+
         table = load_or_measure_table(args.latency_table, space, device, save_to=args.out / "latency_table.json")
     if dist.is_distributed():  # one table for all ranks: the latency term must be the same everywhere
         obj = dist.broadcast_object(table.to_dict() if main else None)

@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from gasgnn.data import build_dataset, eval_transform, train_transform
-    from gasgnn.evaluate import json_safe
-    from gasgnn.reference_nets import resolve_genotype
+    from gasgnn.utils import json_safe
+    from gasgnn.genotype import resolve_genotype
     from gasgnn.space import SearchSpace
     from gasgnn.train import TrainConfig, Trainer, TrainingDiverged
 

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gasgnn.analysis import format_analysis, load_run, load_table
+    from gasgnn.search import load_run
+    from gasgnn.viz import format_analysis, load_table
     from gasgnn.viz import draw_run
 
     r = load_run(args.run)

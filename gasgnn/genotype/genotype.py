@@ -1,0 +1,494 @@
+"""The Genotype: the derived architecture graph.
+
+A :class:`Genotype` round-trips losslessly between JSON, PyG :class:`~torch_geometric.data.Data`,
+:mod:`networkx` and (for DARTS-compatible cells) the DARTS text notation.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import torch
+from torch_geometric.data import Data
+
+from gasgnn.space import OPS, SearchSpace, SpaceError
+from gasgnn.utils import read_json, write_json
+
+__all__ = ["GENOTYPE_FORMAT", "GENOTYPE_VERSION", "CellGenotype", "Genotype", "GenotypeError", "parse_darts",
+           "random_genotype"]
+
+# ------------------------------------------------------------------------------------------------
+# Genotype
+
+GENOTYPE_FORMAT = "gasgnn-genotype"
+GENOTYPE_VERSION = 1
+
+
+class GenotypeError(ValueError):
+    """A malformed genotype; the message names the offending field (e.g. ``cells[3].edges[1].op``)."""
+
+
+@dataclass(frozen=True)
+class CellGenotype:
+    """The derived architecture of one cell.
+
+    Args:
+        edges (tuple): Kept edges ``(src, dst, op)``; nodes 0 and 1 are the cell inputs, nodes
+            ``2 .. num_nodes + 1`` intermediate.
+        reduction (bool): Whether the cell halves the resolution (ops on input nodes have stride 2).
+        channels (int): Op channels of the cell.
+        num_nodes (int): Intermediate nodes.
+        concat (tuple): Nodes concatenated into the output. (default: all intermediate nodes)
+    """
+
+    edges: tuple[tuple[int, int, str], ...]
+    reduction: bool
+    channels: int
+    num_nodes: int = 4
+    concat: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "edges", tuple((int(s), int(d), str(o)) for s, d, o in self.edges))
+        if not self.concat:
+            object.__setattr__(self, "concat", tuple(range(2, self.num_nodes + 2)))
+        else:
+            object.__setattr__(self, "concat", tuple(int(c) for c in self.concat))
+
+    def stride(self, src: int) -> int:
+        """Stride of an op leaving node ``src``."""
+        return 2 if self.reduction and src < 2 else 1
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """A derived, cell-heterogeneous network: one :class:`CellGenotype` per cell.
+
+    Args:
+        cells (tuple): The cells in network order.
+        space (SearchSpace, optional): The search space it was derived in (stem, classes, ...),
+            carried along in JSON so a genotype file is self-contained. (default: :obj:`None`)
+    """
+
+    cells: tuple[CellGenotype, ...]
+    space: SearchSpace | None = field(default=None, compare=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cells", tuple(self.cells))
+        _validate_cells(self.cells, self.space)
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    # --- JSON ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON object."""
+        out: dict[str, Any] = {"format": GENOTYPE_FORMAT, "version": GENOTYPE_VERSION}
+        if self.space is not None:
+            out["space"] = self.space.to_dict()
+        out["cells"] = [
+            {
+                "reduction": c.reduction,
+                "channels": c.channels,
+                "num_nodes": c.num_nodes,
+                "concat": list(c.concat),
+                "edges": [{"src": s, "dst": d, "op": o} for s, d, o in c.edges],
+            }
+            for c in self.cells
+        ]
+        return out
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> Genotype:
+        """Parses and validates a JSON object; raises :class:`GenotypeError` naming the bad field."""
+
+        if not isinstance(obj, dict):
+            raise GenotypeError(f"genotype: expected a JSON object, got {type(obj).__name__}")
+        for key in ("format", "version", "cells"):
+            if key not in obj:
+                raise GenotypeError(f"genotype: missing field '{key}'")
+        if obj["format"] != GENOTYPE_FORMAT:
+            raise GenotypeError(f"genotype.format: expected '{GENOTYPE_FORMAT}', got {obj['format']!r}")
+        if obj["version"] != GENOTYPE_VERSION:
+            raise GenotypeError(
+                f"genotype.version: unsupported version {obj['version']!r} (this gasgnn reads {GENOTYPE_VERSION})"
+            )
+        space = None
+        if obj.get("space") is not None:
+            try:
+                space = SearchSpace.from_dict(obj["space"])
+            except SpaceError as e:
+                raise GenotypeError(f"genotype.space: {e}") from None
+        if not isinstance(obj["cells"], list) or not obj["cells"]:
+            raise GenotypeError("genotype.cells: must be a non-empty list")
+        cells = []
+        for k, c in enumerate(obj["cells"]):
+            where = f"cells[{k}]"
+            if not isinstance(c, dict):
+                raise GenotypeError(f"{where}: expected an object")
+            for key in ("reduction", "channels", "edges"):
+                if key not in c:
+                    raise GenotypeError(f"{where}: missing field '{key}'")
+            if not isinstance(c["reduction"], bool):
+                raise GenotypeError(f"{where}.reduction: must be true or false, got {c['reduction']!r}")
+            for key in ("channels", "num_nodes"):
+                if key in c and (not isinstance(c[key], int) or isinstance(c[key], bool) or c[key] < 1):
+                    raise GenotypeError(f"{where}.{key}: must be a positive integer, got {c[key]!r}")
+            if not isinstance(c["edges"], list):
+                raise GenotypeError(f"{where}.edges: must be a list")
+            edges = []
+            for i, e in enumerate(c["edges"]):
+                ew = f"{where}.edges[{i}]"
+                if not isinstance(e, dict):
+                    raise GenotypeError(f"{ew}: expected an object with src, dst, op")
+                for key in ("src", "dst", "op"):
+                    if key not in e:
+                        raise GenotypeError(f"{ew}: missing field '{key}'")
+                for key in ("src", "dst"):
+                    if not isinstance(e[key], int) or isinstance(e[key], bool):
+                        raise GenotypeError(f"{ew}.{key}: must be an integer, got {e[key]!r}")
+                if not isinstance(e["op"], str):
+                    raise GenotypeError(f"{ew}.op: must be a string, got {e['op']!r}")
+                edges.append((e["src"], e["dst"], e["op"]))
+            concat = c.get("concat", [])
+            if not isinstance(concat, list) or not all(isinstance(x, int) for x in concat):
+                raise GenotypeError(f"{where}.concat: must be a list of node indices")
+            cells.append(
+                CellGenotype(tuple(edges), c["reduction"], c["channels"], c.get("num_nodes", 4), tuple(concat))
+            )
+        return cls(tuple(cells), space)
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """The JSON text; written atomically to ``path`` when given."""
+        import json
+
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        if path is not None:
+            write_json(path, self.to_dict())
+        return text
+
+    @classmethod
+    def from_json(cls, text_or_path: str | os.PathLike) -> Genotype:
+        """Loads from JSON text or a file path; errors name the file and the field."""
+        import json
+
+        s = str(text_or_path)
+        if isinstance(text_or_path, os.PathLike) or not s.lstrip().startswith("{"):
+            try:
+                return cls.from_dict(read_json(s, "genotype file"))
+            except GenotypeError as e:
+                raise GenotypeError(f"{s}: {e}") from None
+        try:
+            obj = json.loads(s)
+        except json.JSONDecodeError as e:
+            raise GenotypeError(f"genotype: not valid JSON: {e}") from None
+        return cls.from_dict(obj)
+
+    # --- PyG -----------------------------------------------------------------------------------
+    def to_data(self) -> Data:
+        """The derived graph as PyG ``Data``.
+
+        Nodes are the cells' DAG nodes (``num_nodes + 2`` per cell, cell by cell); edges are the kept
+        edges in genotype order.
+
+        Returns:
+            Data: ``edge_index`` [2, n_edges] (global node ids), ``edge_op`` [n_edges] (index into
+            ``op_names``), ``edge_cell`` [n_edges], ``node_cell``/``node_index``/``node_concat`` [N],
+            ``cell_reduction``/``cell_channels``/``cell_num_nodes`` [num_cells], ``op_names``, ``space``.
+        """
+        op_names = sorted({o for c in self.cells for _, _, o in c.edges})
+        op_id = {o: i for i, o in enumerate(op_names)}
+        offsets, n = [], 0
+        for c in self.cells:
+            offsets.append(n)
+            n += c.num_nodes + 2
+        src, dst, eop, ecell, ncell, nidx, nconcat = [], [], [], [], [], [], []
+        for k, c in enumerate(self.cells):
+            for s, d, o in c.edges:
+                src.append(offsets[k] + s)
+                dst.append(offsets[k] + d)
+                eop.append(op_id[o])
+                ecell.append(k)
+            for i in range(c.num_nodes + 2):
+                ncell.append(k)
+                nidx.append(i)
+                nconcat.append(i in c.concat)
+        data = Data(
+            edge_index=torch.tensor([src, dst], dtype=torch.long).view(2, -1),
+            edge_op=torch.tensor(eop, dtype=torch.long),
+            edge_cell=torch.tensor(ecell, dtype=torch.long),
+            node_cell=torch.tensor(ncell, dtype=torch.long),
+            node_index=torch.tensor(nidx, dtype=torch.long),
+            node_concat=torch.tensor(nconcat, dtype=torch.bool),
+            cell_reduction=torch.tensor([c.reduction for c in self.cells], dtype=torch.bool),
+            cell_channels=torch.tensor([c.channels for c in self.cells], dtype=torch.long),
+            cell_num_nodes=torch.tensor([c.num_nodes for c in self.cells], dtype=torch.long),
+            num_nodes=n,
+        )
+        data.op_names = op_names
+        data.space = self.space.to_dict() if self.space is not None else None
+        return data
+
+    @classmethod
+    def from_data(cls, data: Data) -> Genotype:
+        """Inverse of :meth:`to_data`."""
+
+        L = int(data.cell_reduction.numel())
+        offsets, n = [], 0
+        for k in range(L):
+            offsets.append(n)
+            n += int(data.cell_num_nodes[k]) + 2
+        edges: list[list[tuple[int, int, str]]] = [[] for _ in range(L)]
+        for (s, d), o, k in zip(data.edge_index.t().tolist(), data.edge_op.tolist(), data.edge_cell.tolist()):
+            edges[k].append((s - offsets[k], d - offsets[k], data.op_names[o]))
+        cells = []
+        for k in range(L):
+            mask = data.node_cell == k
+            concat = tuple(data.node_index[mask & data.node_concat].tolist())
+            cells.append(
+                CellGenotype(
+                    tuple(edges[k]), bool(data.cell_reduction[k]), int(data.cell_channels[k]),
+                    int(data.cell_num_nodes[k]), concat,
+                )
+            )
+        space = SearchSpace.from_dict(data.space) if getattr(data, "space", None) else None
+        return cls(tuple(cells), space)
+
+    # --- networkx ------------------------------------------------------------------------------
+    def to_networkx(self) -> nx.DiGraph:
+        """The derived graph as a :class:`networkx.DiGraph` with nodes ``(cell, node)``.
+
+        Node attributes: ``cell``, ``index``, ``kind`` ('input' or 'intermediate'), ``in_concat``.
+        Edge attributes: ``op``, ``stride``, ``order`` (position in the genotype), plus the op's
+        ``light`` and ``large_rf`` flags from the registry. Graph attributes: ``cells`` (per-cell
+        reduction, channels, num_nodes) and ``space``.
+        """
+        g = nx.DiGraph()
+        g.graph["cells"] = [
+            {"reduction": c.reduction, "channels": c.channels, "num_nodes": c.num_nodes} for c in self.cells
+        ]
+        g.graph["space"] = self.space.to_dict() if self.space is not None else None
+        for k, c in enumerate(self.cells):
+            for i in range(c.num_nodes + 2):
+                g.add_node((k, i), cell=k, index=i, kind="input" if i < 2 else "intermediate",
+                           in_concat=i in c.concat)
+            for order, (s, d, o) in enumerate(c.edges):
+                spec = OPS.get(o)
+                g.add_edge((k, s), (k, d), op=o, stride=c.stride(s), order=order,
+                           light=bool(spec and spec.light), large_rf=bool(spec and spec.large_rf))
+        return g
+
+    @classmethod
+    def from_networkx(cls, g: nx.DiGraph) -> Genotype:
+        """Inverse of :meth:`to_networkx`."""
+
+        infos = g.graph["cells"]
+        edges: list[list[tuple[int, int, int, str]]] = [[] for _ in infos]
+        for (k, s), (_, d), a in g.edges(data=True):
+            edges[k].append((a["order"], s, d, a["op"]))
+        cells = []
+        for k, info in enumerate(infos):
+            concat = tuple(sorted(i for (kk, i), a in g.nodes(data=True) if kk == k and a["in_concat"]))
+            es = tuple((s, d, o) for _, s, d, o in sorted(edges[k]))
+            cells.append(CellGenotype(es, info["reduction"], info["channels"], info["num_nodes"], concat))
+        space = SearchSpace.from_dict(g.graph["space"]) if g.graph.get("space") else None
+        return cls(tuple(cells), space)
+
+    # --- DARTS notation ------------------------------------------------------------------------
+    def to_darts(self, cell: int | None = None) -> str:
+        """The DARTS notation.
+
+        DARTS shares one normal and one reduction cell. Without ``cell``, this needs every normal cell
+        alike and every reduction cell alike (raises :class:`GenotypeError` otherwise); with ``cell``,
+        it writes that one cell into the ``normal`` (or ``reduce``) slot and leaves the other empty.
+        DARTS edges are ``(op, src)`` grouped two by two per intermediate node, so every intermediate
+        node must have exactly two kept edges.
+        """
+        if cell is not None:
+            c = self.cells[cell]
+            normal, reduce = (None, c) if c.reduction else (c, None)
+        else:
+            normals = {c.edges + (c.concat,) for c in self.cells if not c.reduction}
+            reduces = {c.edges + (c.concat,) for c in self.cells if c.reduction}
+            if len(normals) > 1 or len(reduces) > 1:
+                raise GenotypeError(
+                    "to_darts: cells differ (GAS cells are independent); pass cell=k for one cell's notation"
+                )
+            normal = next((c for c in self.cells if not c.reduction), None)
+            reduce = next((c for c in self.cells if c.reduction), None)
+
+        def fmt(c: CellGenotype | None) -> tuple[str, str]:
+            if c is None:
+                return "[]", "[]"
+            by_dst: dict[int, list[tuple[int, str]]] = {}
+            for s, d, o in c.edges:
+                by_dst.setdefault(d, []).append((s, o))
+            items = []
+            for d in range(2, c.num_nodes + 2):
+                if len(by_dst.get(d, [])) != 2:
+                    raise GenotypeError(f"to_darts: node {d} has {len(by_dst.get(d, []))} kept edges, DARTS needs 2")
+                items += [f"('{o}', {s})" for s, o in by_dst[d]]
+            concat = list(c.concat)
+            if concat == list(range(concat[0], concat[-1] + 1)):
+                cc = f"range({concat[0]}, {concat[-1] + 1})"
+            else:
+                cc = repr(concat)
+            return "[" + ", ".join(items) + "]", cc
+
+        n, nc = fmt(normal)
+        r, rc = fmt(reduce)
+        return f"Genotype(normal={n}, normal_concat={nc}, reduce={r}, reduce_concat={rc})"
+
+    @classmethod
+    def from_darts(cls, text: str, space: SearchSpace) -> Genotype:
+        """Parses DARTS notation safely (an AST walk, never ``eval``) and expands it over ``space``.
+
+        Normal cells take the ``normal`` genotype and reduction cells the ``reduce`` one.
+        """
+        fields = parse_darts(text)
+        chans = space.cell_channels()
+        cells = []
+        for k in range(space.num_cells):
+            red = space.is_reduction(k)
+            key = "reduce" if red else "normal"
+            pairs = fields[key]
+            if not pairs:
+                raise GenotypeError(f"from_darts: '{key}' is empty but cell {k} is a {key} cell")
+            if len(pairs) != 2 * space.num_nodes:
+                raise GenotypeError(
+                    f"from_darts: '{key}' has {len(pairs)} edges, expected 2 per node = {2 * space.num_nodes}"
+                )
+            edges = tuple((s, 2 + i // 2, o) for i, (o, s) in enumerate(pairs))
+            concat = tuple(fields[key + "_concat"]) or tuple(range(2, space.num_nodes + 2))
+            cells.append(CellGenotype(edges, red, chans[k], space.num_nodes, concat))
+        return cls(tuple(cells), space)
+
+    # --- misc ----------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the JSON file atomically."""
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Genotype:
+        """Reads and validates a JSON genotype file."""
+        return cls.from_json(os.fspath(path) if not isinstance(path, str) else path)
+
+    def ops(self) -> list[str]:
+        """All kept ops, cell by cell."""
+        return [o for c in self.cells for _, _, o in c.edges]
+
+
+def _validate_cells(cells: Sequence[CellGenotype], space: SearchSpace | None) -> None:
+    if not cells:
+        raise GenotypeError("genotype.cells: must not be empty")
+    if space is not None and len(cells) != space.num_cells:
+        raise GenotypeError(f"genotype.cells: {len(cells)} cells but the space has {space.num_cells}")
+    for k, c in enumerate(cells):
+        where = f"cells[{k}]"
+        if c.num_nodes < 1:
+            raise GenotypeError(f"{where}.num_nodes: must be >= 1, got {c.num_nodes}")
+        if c.channels < 1 or (c.reduction and c.channels % 2):
+            raise GenotypeError(f"{where}.channels: bad value {c.channels}")
+        last = c.num_nodes + 1
+        seen = set()
+        for i, (s, d, o) in enumerate(c.edges):
+            ew = f"{where}.edges[{i}]"
+            if o not in OPS:
+                raise GenotypeError(f"{ew}.op: unknown op '{o}' (registered: {sorted(OPS)})")
+            if o == "none":
+                raise GenotypeError(f"{ew}.op: 'none' cannot be a kept edge")
+            if not 2 <= d <= last:
+                raise GenotypeError(f"{ew}.dst: {d} is not an intermediate node (2..{last})")
+            if not 0 <= s < d:
+                raise GenotypeError(f"{ew}.src: edge {s}->{d} comes from a later or the same node (src must be < dst)")
+            if (s, d) in seen:
+                raise GenotypeError(f"{ew}: edge {s}->{d} appears twice")
+            seen.add((s, d))
+        for d in range(2, last + 1):
+            if not any(e[1] == d for e in c.edges):
+                raise GenotypeError(f"{where}.edges: intermediate node {d} has no incoming edge")
+        if not c.concat or any(not 2 <= x <= last for x in c.concat) or len(set(c.concat)) != len(c.concat):
+            raise GenotypeError(f"{where}.concat: {list(c.concat)} must be distinct nodes in 2..{last}")
+        if space is not None:
+            if c.reduction != space.is_reduction(k):
+                raise GenotypeError(f"{where}.reduction: {c.reduction} but the space says {space.is_reduction(k)}")
+            if c.num_nodes != space.num_nodes:
+                raise GenotypeError(f"{where}.num_nodes: {c.num_nodes} but the space has {space.num_nodes}")
+
+
+def parse_darts(text: str) -> dict[str, list]:
+    """Parses ``Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)`` safely.
+
+    Only literals and ``range(a, b)`` are accepted; anything else raises :class:`GenotypeError`.
+
+    Returns:
+        dict: ``normal``/``reduce`` as lists of ``(op, src)`` and the two concat lists.
+    """
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as e:
+        raise GenotypeError(f"DARTS genotype: not parseable: {e.msg}") from None
+    call = tree.body
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"):
+        raise GenotypeError(
+            "DARTS genotype: expected Genotype(normal=..., normal_concat=..., reduce=..., reduce_concat=...)"
+        )
+    if call.args:
+        raise GenotypeError("DARTS genotype: use keyword arguments only")
+    out: dict[str, list] = {"normal": [], "normal_concat": [], "reduce": [], "reduce_concat": []}
+    for kw in call.keywords:
+        if kw.arg not in out:
+            raise GenotypeError(f"DARTS genotype: unknown field '{kw.arg}'")
+        node = kw.value
+        if (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
+            and kw.arg.endswith("_concat")
+        ):
+            try:
+                args = [ast.literal_eval(a) for a in node.args]
+                out[kw.arg] = list(range(*args))
+            except (ValueError, TypeError):
+                raise GenotypeError(f"DARTS genotype: bad range in '{kw.arg}'") from None
+            continue
+        try:
+            val = ast.literal_eval(node)
+        except ValueError:
+            raise GenotypeError(f"DARTS genotype: field '{kw.arg}' is not a literal") from None
+        if kw.arg.endswith("_concat"):
+            if not isinstance(val, (list, tuple)) or not all(isinstance(v, int) for v in val):
+                raise GenotypeError(f"DARTS genotype: '{kw.arg}' must be a list of ints")
+            out[kw.arg] = list(val)
+        else:
+            if not isinstance(val, (list, tuple)) or not all(
+                isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], int) for p in val
+            ):
+                raise GenotypeError(f"DARTS genotype: '{kw.arg}' must be a list of ('op', src) pairs")
+            out[kw.arg] = list(val)
+    return out
+
+
+def random_genotype(space: SearchSpace, generator: torch.Generator | None = None, k: int = 2) -> Genotype:
+    """Samples a genotype uniformly: per intermediate node ``k`` distinct inputs, each a random non-none op.
+
+    Args:
+        space (SearchSpace): The space to sample from.
+        generator (torch.Generator, optional): Source of randomness. (default: :obj:`None`)
+        k (int, optional): Kept inputs per node. (default: :obj:`2`)
+    """
+    choices = [o for o in space.ops if o != "none"]
+    chans = space.cell_channels()
+    cells = []
+    for c in range(space.num_cells):
+        edges = []
+        for i in range(space.num_nodes):
+            d = i + 2
+            srcs = torch.randperm(d, generator=generator)[: min(k, d)].sort().values.tolist()
+            for s in srcs:
+                o = choices[int(torch.randint(len(choices), (1,), generator=generator))]
+                edges.append((s, d, o))
+        cells.append(CellGenotype(tuple(edges), space.is_reduction(c), chans[c], space.num_nodes))
+    return Genotype(tuple(cells), space)

@@ -1,0 +1,170 @@
+"""Random search, the supplement's baseline: sample genotypes under a latency target, train each
+briefly on the weights half, keep the best on the architecture half.
+
+It writes the same run directory as :class:`gasgnn.search.Searcher` (``guide = "random"``), so the
+drawings and ``gasgnn compare`` treat it like any other run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from gasgnn.genotype import Genotype, random_genotype
+from gasgnn.latency import LatencyTable
+from gasgnn.metrics import ConfusionMatrix
+from gasgnn.models import GASNet
+from gasgnn.space import SearchSpace
+from gasgnn.search.rundir import write_summary
+from gasgnn.utils import atomic_write_text, write_json
+
+
+@dataclass
+class RandomSearchResult:
+    """The outcome of :func:`random_search`.
+
+    Args:
+        genotype (Genotype): The best sampled genotype.
+        miou (float): Its mIoU on the architecture half after the brief training.
+        predicted_latency_ms (float, optional): The table's latency for it.
+        trials (list): One dict per trained candidate (index, miou, predicted_latency_ms).
+    """
+
+    genotype: Genotype
+    miou: float
+    predicted_latency_ms: float | None
+    trials: list[dict[str, Any]]
+
+
+def train_briefly(
+    genotype: Genotype, train_batches: Iterable, val_batches: Iterable, steps: int, lr: float = 0.02,
+    head: str = "aspp", ignore_index: int = 255, device: str | torch.device = "cpu",
+) -> float:
+    """Trains a :class:`GASNet` for ``steps`` SGD steps and returns its mIoU on ``val_batches``.
+
+    Args:
+        genotype (Genotype): The network to train (``genotype.space`` gives classes and stem).
+        train_batches (iterable): Batches ``(images, masks)``; cycled if shorter than ``steps``.
+        val_batches (iterable): Batches for the mIoU.
+        steps (int): Training steps.
+        lr (float, optional): SGD learning rate, polynomially decayed. (default: :obj:`0.02`)
+        head (str, optional): Head. (default: :obj:`"aspp"`)
+        ignore_index (int, optional): (default: :obj:`255`)
+        device (str or torch.device, optional): (default: :obj:`"cpu"`)
+    """
+    net = GASNet(genotype, head=head).to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=max(steps, 1), power=0.9)
+    net.train()
+    for x, y in itertools.islice(itertools.cycle(train_batches), steps):
+        x, y = x.to(device), y.to(device)
+        loss = F.cross_entropy(net(x), y, ignore_index=ignore_index)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    net.eval()
+    num_classes = genotype.space.num_classes if genotype.space is not None else SearchSpace().num_classes
+    cm = ConfusionMatrix(num_classes, ignore_index=ignore_index)
+    with torch.no_grad():
+        for x, y in val_batches:
+            cm.update(net(x.to(device)).argmax(1), y.to(device))
+    return float(cm.compute()["miou"])
+
+
+def sample_under_target(
+    space: SearchSpace, n: int, table: LatencyTable | None = None, target_ms: float | None = None,
+    head: str = "aspp", generator: torch.Generator | None = None, max_tries: int = 10000,
+) -> list[tuple[Genotype, float | None]]:
+    """Samples ``n`` distinct random genotypes whose predicted latency is at most ``target_ms``.
+
+    Raises:
+        ValueError: if fewer than ``n`` are found in ``max_tries`` samples (the target is too tight).
+    """
+    out: list[tuple[Genotype, float | None]] = []
+    seen = set()
+    for _ in range(max_tries):
+        g = random_genotype(space, generator)
+        key = tuple(g.cells)
+        if key in seen:
+            continue
+        seen.add(key)
+        pred = float(table.predict(g, head=head)) if table is not None else None
+        if target_ms is not None and pred is not None and pred > target_ms:
+            continue
+        out.append((g, pred))
+        if len(out) == n:
+            return out
+    raise ValueError(
+        f"random search: found {len(out)} of {n} genotypes under {target_ms} ms in {max_tries} samples; "
+        f"raise the latency target"
+    )
+
+
+def random_search(
+    space: SearchSpace, train_batches: Iterable, val_batches: Iterable, num_samples: int, steps_per_sample: int,
+    table: LatencyTable | None = None, target_ms: float | None = None, head: str = "aspp", seed: int = 0,
+    run_dir: str | Path | None = None, device: str | torch.device = "cpu", ignore_index: int = 255,
+    progress: bool = True, extra_config: dict | None = None,
+) -> RandomSearchResult:
+    """Random search with a training budget of ``num_samples * steps_per_sample`` steps.
+
+    Args:
+        space (SearchSpace): The search space.
+        train_batches (iterable): Weights-half batches (re-iterable, e.g. a DataLoader).
+        val_batches (iterable): Architecture-half batches for selection (re-iterable).
+        num_samples (int): Genotypes to train.
+        steps_per_sample (int): Training steps per genotype.
+        table (LatencyTable, optional): For the latency filter and the predicted latency.
+        target_ms (float, optional): Latency target; :obj:`None` samples without a filter.
+        head (str, optional): Head. (default: :obj:`"aspp"`)
+        seed (int, optional): (default: :obj:`0`)
+        run_dir (str or Path, optional): Writes ``config.json``, ``trials.csv`` (one row per trial),
+            ``genotype.json`` and ``summary.json`` there.
+        device (str or torch.device, optional): (default: :obj:`"cpu"`)
+        ignore_index (int, optional): (default: :obj:`255`)
+        progress (bool, optional): Progress bar. (default: :obj:`True`)
+        extra_config (dict, optional): Recorded in ``config.json``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    candidates = sample_under_target(space, num_samples, table, target_ms, head, gen)
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        write_json(run_dir / "config.json", {
+            "space": space.to_dict(), "guide": "random", "latency_weight": None, "num_samples": num_samples,
+            "steps_per_sample": steps_per_sample, "target_ms": target_ms, "seed": seed, **(extra_config or {}),
+        })
+        if table is not None:
+            table.save(run_dir / "latency_table.json")
+    trials: list[dict[str, Any]] = []
+    best: tuple[float, int] = (-1.0, -1)
+    for i, (g, pred) in enumerate(tqdm(candidates, desc="random search", disable=not progress)):
+        torch.manual_seed(seed + i)
+        miou = train_briefly(g, train_batches, val_batches, steps_per_sample, head=head,
+                             ignore_index=ignore_index, device=device)
+        trials.append({"trial": i, "miou": miou, "predicted_latency_ms": pred})
+        if miou > best[0]:
+            best = (miou, i)
+        if run_dir is not None:
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=["trial", "miou", "predicted_latency_ms"])
+            w.writeheader()
+            w.writerows(trials)
+            atomic_write_text(run_dir / "trials.csv", buf.getvalue())
+    genotype, pred = candidates[best[1]]
+    if run_dir is not None:
+        genotype.save(run_dir / "genotype.json")
+        write_summary(run_dir, {
+            "name": run_dir.name, "guide": "random", "latency_weight": None, "predicted_latency_ms": pred,
+            "supernet_miou": None, "miou": None, "selection_miou": best[0], "measured_latency_ms": None,
+        })
+    return RandomSearchResult(genotype, best[0], pred, trials)

@@ -1,0 +1,277 @@
+"""The op registry: every candidate operation of the search space, with its metadata.
+
+One registry serves the supernet, the derived network, the latency table and the drawings. An op is
+registered with a factory ``factory(C, stride, affine) -> nn.Module`` that maps ``[N, C, H, W]`` to
+``[N, C, H/stride, W/stride]`` and with metadata used by the analysis (light-weight, receptive field,
+dilation).
+
+Example::
+
+    from gasgnn.space.ops import register_op, build_op
+
+    @register_op("conv_5x5", receptive_field=5)
+    def conv_5x5(C, stride, affine):
+        return ReLUConvBN(C, C, 5, stride, 2, affine=affine)
+
+    op = build_op("conv_5x5", C=16, stride=2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+OpFactory = Callable[[int, int, bool], nn.Module]
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """A registered candidate operation.
+
+    Args:
+        name (str): The registry name.
+        factory (callable): ``factory(C, stride, affine)`` building the module.
+        light (bool): Whether the op is light-weight (none, pooling, skip in the supplement's grouping).
+        receptive_field (int): The op's receptive field in input pixels (0 for ``none``).
+        dilation (int): Dilation of its convolutions (1 if none).
+        parametric (bool): Whether the op has learnable weights.
+    """
+
+    name: str
+    factory: OpFactory
+    light: bool = False
+    receptive_field: int = 3
+    dilation: int = 1
+    parametric: bool = True
+
+    @property
+    def large_rf(self) -> bool:
+        """Whether the op has a large receptive field (dilation 4 or more, as in the supplement)."""
+        return self.dilation >= 4
+
+
+OPS: dict[str, OpSpec] = {}
+
+
+def register_op(
+    name: str,
+    *,
+    light: bool = False,
+    receptive_field: int = 3,
+    dilation: int = 1,
+    parametric: bool = True,
+    overwrite: bool = False,
+) -> Callable[[OpFactory], OpFactory]:
+    """Registers an op factory under ``name`` (use as a decorator).
+
+    Args:
+        name (str): The op's name in genotypes, latency tables and configs.
+        light (bool, optional): Light-weight op. (default: :obj:`False`)
+        receptive_field (int, optional): Receptive field in pixels. (default: :obj:`3`)
+        dilation (int, optional): Dilation. (default: :obj:`1`)
+        parametric (bool, optional): Has learnable weights. (default: :obj:`True`)
+        overwrite (bool, optional): Replace an existing registration. (default: :obj:`False`)
+
+    Returns:
+        The decorator, which returns the factory unchanged.
+    """
+
+    def deco(factory: OpFactory) -> OpFactory:
+        if name in OPS and not overwrite:
+            raise KeyError(f"op '{name}' is already registered (pass overwrite=True to replace it)")
+        OPS[name] = OpSpec(name, factory, light, receptive_field, dilation, parametric)
+        return factory
+
+    return deco
+
+
+def get_op(name: str) -> OpSpec:
+    """Returns the :class:`OpSpec` registered as ``name``, with a clear error listing known ops."""
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op '{name}'; registered ops: {sorted(OPS)}") from None
+
+
+def build_op(name: str, C: int, stride: int = 1, affine: bool = True) -> nn.Module:
+    """Builds the op ``name`` for ``C`` channels and the given stride.
+
+    Args:
+        name (str): Registered op name.
+        C (int): Input and output channels.
+        stride (int, optional): 1 or 2. (default: :obj:`1`)
+        affine (bool, optional): Affine batch norm (the supernet uses :obj:`False`). (default: :obj:`True`)
+
+    Returns:
+        nn.Module: maps ``[N, C, H, W]`` to ``[N, C, ceil(H/stride), ceil(W/stride)]``.
+    """
+    if stride not in (1, 2):
+        raise ValueError(f"stride must be 1 or 2, got {stride}")
+    return get_op(name).factory(C, stride, affine)
+
+
+# ----------------------------------------------------------------------------------------------
+# Building blocks (also used by stems, cell pre-processing and heads).
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU, convolution, batch norm (the DARTS conv unit)."""
+
+    def __init__(
+        self, C_in: int, C_out: int, kernel: int, stride: int, padding: int, dilation: int = 1,
+        affine: bool = True,
+    ) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_out, kernel, stride, padding, dilation=dilation, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class DilConv(nn.Sequential):
+    """ReLU, depthwise (dilated) convolution, pointwise convolution, batch norm."""
+
+    def __init__(
+        self, C_in: int, C_out: int, kernel: int, stride: int, padding: int, dilation: int,
+        affine: bool = True,
+    ) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C_in, C_in, kernel, stride, padding, dilation=dilation, groups=C_in, bias=False),
+            nn.Conv2d(C_in, C_out, 1, bias=False),
+            nn.BatchNorm2d(C_out, affine=affine),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Two stacked depthwise-separable convolutions (the DARTS ``sep_conv``)."""
+
+    def __init__(
+        self, C_in: int, C_out: int, kernel: int, stride: int, padding: int, affine: bool = True
+    ) -> None:
+        super().__init__(
+            DilConv(C_in, C_in, kernel, stride, padding, 1, affine=affine),
+            DilConv(C_in, C_out, kernel, 1, padding, 1, affine=affine),
+        )
+
+
+class Zero(nn.Module):
+    """The ``none`` op: zeros of the output shape."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class FactorizedReduce(nn.Module):
+    """Halves the resolution with two offset stride-2 1x1 convolutions (DARTS), padding odd sizes."""
+
+    def __init__(self, C_in: int, C_out: int, affine: bool = True) -> None:
+        super().__init__()
+        if C_out % 2:
+            raise ValueError(f"FactorizedReduce needs an even number of output channels, got {C_out}")
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(C_out, affine=affine)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.relu(x)
+        # Pad odd sizes so that both branches (offset by one pixel) give ceil(H/2) x ceil(W/2).
+        H, W = x.shape[-2:]
+        x = F.pad(x, (0, 1 + W % 2, 0, 1 + H % 2))
+        a = self.conv_1(x[:, :, : H + H % 2, : W + W % 2])
+        b = self.conv_2(x[:, :, 1 : H + H % 2 + 1, 1 : W + W % 2 + 1])
+        return self.bn(torch.cat([a, b], dim=1))
+
+
+class Stem(nn.Sequential):
+    """Two stride-2 3x3 convolutions: image to 1/4 resolution (the GAS/CAS stem).
+
+    Args:
+        C_in (int): Image channels.
+        C_out (int): Output channels.
+        num_convs (int, optional): Stride-2 convolutions; the stem's stride is ``2**num_convs``.
+            (default: :obj:`2`)
+    """
+
+    def __init__(self, C_in: int, C_out: int, num_convs: int = 2) -> None:
+        layers: list[nn.Module] = []
+        if num_convs == 0:  # stride 1: one plain conv so the output still has C_out channels
+            layers = [nn.Conv2d(C_in, C_out, 3, 1, 1, bias=False), nn.BatchNorm2d(C_out)]
+        c = C_in
+        for i in range(num_convs):
+            mid = C_out // 2 if i < num_convs - 1 else C_out
+            layers += [nn.Conv2d(c, mid, 3, 2, 1, bias=False), nn.BatchNorm2d(mid)]
+            if i < num_convs - 1:
+                layers.append(nn.ReLU(inplace=True))
+            c = mid
+        super().__init__(*layers)
+
+
+# ----------------------------------------------------------------------------------------------
+# The eight GAS candidate ops.
+
+
+@register_op("none", light=True, receptive_field=0, dilation=1, parametric=False)
+def _none(C: int, stride: int, affine: bool) -> nn.Module:
+    return Zero(stride)
+
+
+@register_op("skip_connect", light=True, receptive_field=1, dilation=1, parametric=False)
+def _skip(C: int, stride: int, affine: bool) -> nn.Module:
+    # A stride-2 skip needs a (cheap) learned reduction, as in DARTS.
+    return nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine=affine)
+
+
+@register_op("max_pool_3x3", light=True, receptive_field=3, dilation=1, parametric=False)
+def _max_pool(C: int, stride: int, affine: bool) -> nn.Module:
+    return nn.MaxPool2d(3, stride=stride, padding=1)
+
+
+@register_op("conv_3x3", receptive_field=3, dilation=1)
+def _conv(C: int, stride: int, affine: bool) -> nn.Module:
+    return ReLUConvBN(C, C, 3, stride, 1, affine=affine)
+
+
+@register_op("sep_conv_3x3", receptive_field=5, dilation=1)
+def _sep_conv(C: int, stride: int, affine: bool) -> nn.Module:
+    return SepConv(C, C, 3, stride, 1, affine=affine)
+
+
+# ``dil_conv_3x3`` keeps its DARTS name (dilation 2) so that DARTS genotypes read as they are.
+@register_op("dil_conv_3x3", receptive_field=5, dilation=2)
+def _dil2(C: int, stride: int, affine: bool) -> nn.Module:
+    return DilConv(C, C, 3, stride, 2, 2, affine=affine)
+
+
+@register_op("dil_conv_3x3_d4", receptive_field=9, dilation=4)
+def _dil4(C: int, stride: int, affine: bool) -> nn.Module:
+    return DilConv(C, C, 3, stride, 4, 4, affine=affine)
+
+
+@register_op("dil_conv_3x3_d8", receptive_field=17, dilation=8)
+def _dil8(C: int, stride: int, affine: bool) -> nn.Module:
+    return DilConv(C, C, 3, stride, 8, 8, affine=affine)
+
+
+GAS_OPS: tuple[str, ...] = (
+    "none",
+    "skip_connect",
+    "max_pool_3x3",
+    "conv_3x3",
+    "sep_conv_3x3",
+    "dil_conv_3x3",
+    "dil_conv_3x3_d4",
+    "dil_conv_3x3_d8",
+)
+"""The default GAS candidate set, in the column order of alpha."""

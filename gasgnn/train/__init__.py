@@ -1,0 +1,63 @@
+"""Training and use of derived networks: trainer, losses, evaluation (mIoU), benchmarks (FPS), export (ONNX)."""
+
+from gasgnn.train.losses import (
+    OhemCrossEntropy,
+    median_frequency_weights,
+)
+from gasgnn.train.evaluate import (
+    evaluate,
+    predict,
+)
+from gasgnn.train.trainer import (
+    RESUMABLE_CHANGES,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    poly_warmup,
+    plot_curves,
+)
+from gasgnn.train.bench import (
+    DTYPES,
+    BACKENDS,
+    BackendUnavailable,
+    count_flops,
+    latency_stats,
+    make_runner,
+    peak_memory_mb,
+    benchmark,
+    environment,
+)
+from gasgnn.train.export import (
+    ExplicitAdaptiveAvgPool2d,
+    make_exportable,
+    export_onnx,
+    onnx_session,
+    onnx_parity,
+)
+
+__all__ = [
+    "OhemCrossEntropy",
+    "median_frequency_weights",
+    "evaluate",
+    "predict",
+    "RESUMABLE_CHANGES",
+    "TrainConfig",
+    "Trainer",
+    "TrainingDiverged",
+    "poly_warmup",
+    "plot_curves",
+    "DTYPES",
+    "BACKENDS",
+    "BackendUnavailable",
+    "count_flops",
+    "latency_stats",
+    "make_runner",
+    "peak_memory_mb",
+    "benchmark",
+    "environment",
+    "ExplicitAdaptiveAvgPool2d",
+    "make_exportable",
+    "export_onnx",
+    "onnx_session",
+    "onnx_parity",
+]
