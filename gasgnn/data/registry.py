@@ -6,39 +6,35 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from gasgnn.registry import Registry
+
 __all__ = ["DATASETS", "register_dataset", "build_dataset", "available_datasets"]
 
-#: Registered dataset classes by name.
-DATASETS: dict[str, type] = {}
+#: Registered dataset classes by name (case-insensitive).
+DATASETS: Registry[type] = Registry("dataset", normalize=str.lower)
 
 T = TypeVar("T", bound=type)
 
 
-def register_dataset(name: str) -> Callable[[T], T]:
+def register_dataset(name: str, overwrite: bool = False) -> Callable[[T], T]:
     """Class decorator adding a dataset to :data:`DATASETS` under ``name``.
 
     The class must accept ``root``, ``split`` and ``transform`` keyword arguments.
 
     Args:
         name (str): Registry name (lower case).
+        overwrite (bool, optional): Replace an existing dataset. (default: :obj:`False`)
 
     Returns:
         callable: The decorator (returns the class unchanged).
     """
 
-    def deco(cls: T) -> T:
-        key = name.lower()
-        if key in DATASETS and DATASETS[key] is not cls:
-            raise ValueError(f"dataset name {key!r} is already registered to {DATASETS[key].__name__}")
-        DATASETS[key] = cls
-        return cls
-
-    return deco
+    return DATASETS.register(name, overwrite=overwrite)
 
 
 def available_datasets() -> list[str]:
     """Returns the registered dataset names, sorted."""
-    return sorted(DATASETS)
+    return DATASETS.names()
 
 
 def build_dataset(
@@ -67,10 +63,7 @@ def build_dataset(
     Raises:
         KeyError: for an unknown name (the message lists the known ones).
     """
-    key = name.lower()
-    if key not in DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; available: {', '.join(available_datasets())}")
-    cls = DATASETS[key]
+    cls = DATASETS.get(name)
     if split is not None:
         kwargs["split"] = split
     return cls(root=root, transform=transform, **kwargs)

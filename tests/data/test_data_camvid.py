@@ -18,7 +18,7 @@ pytestmark = pytest.mark.camvid
 
 def _root() -> Path:
     env = os.environ.get("GASGNN_CAMVID")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "CamVid"
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data" / "CamVid"
 
 
 @pytest.fixture(scope="module")
