@@ -14,18 +14,10 @@ Example:
     (torch.Size([4, 3, 64, 64]), torch.Size([4, 64, 64]))
 """
 
-from .base import (
-    IMAGE_EXTENSIONS,
-    DatasetError,
-    PairedFileDataset,
-    Sample,
-    SegmentationDataset,
-    colorize,
-    read_image,
-    read_mask,
-)
+from .base import PairedFileDataset, Sample, SegmentationDataset
 from .camvid import CAMVID_CLASSES, CAMVID_PALETTE, CAMVID_VOID, CamVid, default_camvid_root
 from .cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAINID, CITYSCAPES_PALETTE, Cityscapes
+from .io import IMAGE_EXTENSIONS, DatasetError, colorize, read_image, read_mask
 from .folder import FolderDataset, default_palette, read_classes_file, write_classes_file
 from .loaders import make_loader, search_loaders, seed_worker, split_search
 from .registry import DATASETS, available_datasets, build_dataset, register_dataset

@@ -20,19 +20,9 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .io import IMAGE_EXTENSIONS, DatasetError, colorize, read_image, read_mask, require_dir
+from .io import DatasetError, colorize, read_image, read_mask
 
-__all__ = [
-    "DatasetError",
-    "Sample",
-    "SegmentationDataset",
-    "PairedFileDataset",
-    "read_image",
-    "read_mask",
-    "colorize",
-    "require_dir",
-    "IMAGE_EXTENSIONS",
-]
+__all__ = ["JointTransform", "OnError", "PairedFileDataset", "Sample", "SegmentationDataset"]
 
 OnError = Literal["raise", "skip"]
 JointTransform = Callable[[Any, Any], tuple[Any, Any]]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .base import DatasetError, JointTransform, OnError, PairedFileDataset, Sample, require_dir
+from .base import JointTransform, OnError, PairedFileDataset, Sample
+from .io import DatasetError, require_dir
 from .registry import register_dataset
 
 __all__ = ["CamVid", "CAMVID_CLASSES", "CAMVID_PALETTE", "CAMVID_VOID", "default_camvid_root"]

@@ -6,15 +6,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .base import (
-    IMAGE_EXTENSIONS,
-    DatasetError,
-    JointTransform,
-    OnError,
-    PairedFileDataset,
-    Sample,
-    require_dir,
-)
+from .base import JointTransform, OnError, PairedFileDataset, Sample
+from .io import IMAGE_EXTENSIONS, DatasetError, require_dir
 from .registry import register_dataset
 
 __all__ = ["FolderDataset", "read_classes_file", "write_classes_file", "default_palette"]

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .base import DatasetError, JointTransform, SegmentationDataset
+from .base import JointTransform, SegmentationDataset
+from .io import DatasetError
 from .folder import write_classes_file
 from .registry import register_dataset
 from .synthgen import SYNTH_CLASSES, SYNTH_PALETTE, render_street

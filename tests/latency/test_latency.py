@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 
-import gasgnn.latency as lat
 import gasgnn.latency.table as lat_table
 from gasgnn import random_genotype
 from gasgnn.cli import main
