@@ -117,4 +117,4 @@ class NaiveSearcher:
         loss.backward()
         nn.utils.clip_grad_norm_(self.net.weight_parameters(), 5.0)
         self.w_opt.step()
-        return float(loss)
+        return float(loss.detach())
