@@ -44,7 +44,8 @@ def kernels(dry: bool, device: str) -> dict[str, Any]:
     else:
         env.pop("TRITON_INTERPRET", None)  # compiled kernels
         extra = []
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE.parent / "tests" / "test_kernels.py"), *extra]
+    test = str(HERE.parent / "tests" / "test_kernels.py")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test, *extra]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=HERE.parent)
     tail = r.stdout.strip().splitlines()[-1:] if r.stdout.strip() else []
     return {"returncode": r.returncode, "summary": tail[0] if tail else r.stderr[-500:], "compiled": not dry}
@@ -120,7 +121,8 @@ def _md(res: dict[str, Any]) -> str:
     k = res["sections"].get("kernels", {})
     lines += ["## Kernel tests", "", f"compiled={k.get('compiled')}: {k.get('summary', k.get('error'))}", ""]
     lines += ["## Search step (arch + weights), 180x240", "",
-              "| batch | amp | cuda graphs | variant | median s | speed-up vs naive | peak MiB |", "|---|---|---|---|---|---|---|"]
+              "| batch | amp | cuda graphs | variant | median s | speed-up vs naive | peak MiB |",
+              "|---|---|---|---|---|---|---|"]
     for row in res["sections"].get("search_step", []):
         if "variants" not in row:
             lines.append(f"| {row.get('batch')} | {row.get('amp')} | {row.get('cuda_graphs')} | "

@@ -205,7 +205,7 @@ def test_edge_mix_matches_reference(triton_mod, n, K, S, C, H, need_w):
     got_g = torch.autograd.grad(out, ins, g)
     torch.testing.assert_close(out, ref)
     for i, (a, b) in enumerate(zip(got_g, ref_g)):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=lambda m: f"grad {i}: {m}")
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=lambda m, i=i: f"grad {i}: {m}")
 
 
 def test_edge_mix_validation():

@@ -71,7 +71,7 @@ def _check_same(ops, reduction, reduction_prev, memory=None):
     w = torch.softmax(torch.randn(space.edges_per_cell, len(ops)), -1)
     ref, got = _run(a, s0, s1, w), _run(b, s0, s1, w)
     for name, x, y in zip(("output", "grad s0", "grad s1", "grad of the op weights (alpha)"), got, ref):
-        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
     # Every weight gradient: the per-edge gradients, laid out as batched weights, equal the batched ones.
     grads = copy.deepcopy(a)
     for p, q in zip(grads.parameters(), a.parameters()):
@@ -81,12 +81,12 @@ def _check_same(ops, reduction, reduction_prev, memory=None):
     params = dict(as_batched.named_parameters())
     assert params, "the cell has weights"
     for n, p in b.named_parameters():
-        torch.testing.assert_close(p.grad, params[n], rtol=1e-4, atol=1e-4, msg=lambda m: f"grad of {n}: {m}")
+        torch.testing.assert_close(p.grad, params[n], rtol=1e-4, atol=1e-4, msg=lambda m, n=n: f"grad of {n}: {m}")
     # Batch-norm running statistics (one forward each; a checkpoint recomputation must not count twice).
     stats = copy.deepcopy(b)
     load_per_edge(stats, a)
     for (n, x), (_, y) in zip(b.named_buffers(), stats.named_buffers()):
-        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4, msg=lambda m: f"buffer {n}: {m}")
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4, msg=lambda m, n=n: f"buffer {n}: {m}")
 
 
 CELLS = [(False, False), (True, False), (False, True)]  # normal, reduction, after a reduction

@@ -226,7 +226,7 @@ def edge_mix(ys: Sequence[Tensor], shared: Sequence[Tensor], w: Tensor) -> Tenso
         Tensor: ``[N, n*C, H, W]``, differentiable in ``w`` and every input.
     """
     _validate_edges(ys, shared, w)
-    if resolve_backend((ys[0] if ys else shared[0])) == "triton":
+    if resolve_backend(ys[0] if ys else shared[0]) == "triton":
         from gasgnn.kernels._triton import edge_mix_triton
 
         return edge_mix_triton(ys, shared, w)
