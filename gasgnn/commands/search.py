@@ -68,6 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--partial-channels", type=int, default=1,
                    help="PC-DARTS: only 1/k of the channels go through the ops")
     g.add_argument("--shared-relu", action="store_true", help="one ReLU of each edge input shared by its conv ops")
+    g.add_argument("--supernet-impl", choices=["batched", "per_edge"], default=d.supernet_impl,
+                   help="node-batched cells (every op once per node on all its edges) or per-edge mixed ops")
+    g.add_argument("--cuda-graphs", action="store_true", help="CUDA graphs for both steps (CUDA only)")
     g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (reproducible resume)")
@@ -109,6 +112,7 @@ def _run(args: argparse.Namespace) -> int:
         memory={"checkpoint": args.checkpoint_ops, "partial_channels": args.partial_channels,
                 "shared_relu": args.shared_relu},
         sync_bn=args.sync_bn, check_sync_every=args.check_sync_every,
+        supernet_impl=args.supernet_impl, cuda_graphs=args.cuda_graphs,
     )
     if not args.random:
         from gasgnn.ggm import build_guide

@@ -29,6 +29,8 @@ from torch import Tensor
 
 __all__ = [
     "BACKENDS",
+    "edge_mix",
+    "edge_mix_reference",
     "get_backend",
     "mixed_sum",
     "mixed_sum_reference",
@@ -166,3 +168,66 @@ def mixed_sum(ys: Sequence[Tensor], w: Tensor) -> Tensor:
 
         return mixed_sum_triton(ys, w)
     return mixed_sum_reference(ys, w)
+
+
+# ----------------------------------------------------------------------------------------------
+# The node-batched supernet's combination: all edges leaving one node at once.
+
+
+def edge_mix_reference(ys: Sequence[Tensor], shared: Sequence[Tensor], w: Tensor) -> Tensor:
+    """Reference per-edge weighted sum over the ``n`` edges leaving one node.
+
+    Edge ``m``'s output is ``sum_k w[m, k] * ys[k][:, m*C:(m+1)*C] + sum_s w[m, K+s] * shared[s]``.
+
+    Args:
+        ys (sequence of Tensor): ``K`` edge-batched op outputs ``[N, n*C, H, W]`` (edge-major channels).
+        shared (sequence of Tensor): ``S`` op outputs ``[N, C, H, W]`` that are the same on every edge.
+        w (Tensor): Weights ``[n, K + S]``.
+
+    Returns:
+        Tensor: ``[N, n*C, H, W]``, edge ``m`` in channels ``m*C:(m+1)*C``.
+    """
+    n = w.shape[0]
+    dims = (ys[0] if ys else shared[0]).dim()
+    shape = (1, n) + (1,) * (dims - 1)
+    terms = [y.unflatten(1, (n, -1)) for y in ys] + [x.unsqueeze(1) for x in shared]
+    out = terms[0] * w[:, 0].view(shape)
+    for k in range(1, len(terms)):  # addcmul: one pass per term, no product temporaries
+        out = torch.addcmul(out, terms[k], w[:, k].view(shape))
+    return out.flatten(1, 2)
+
+
+def _validate_edges(ys: Sequence[Tensor], shared: Sequence[Tensor], w: Tensor) -> None:
+    if not ys and not shared:
+        raise ValueError("edge_mix: got no op outputs")
+    if w.dim() != 2 or w.shape[1] != len(ys) + len(shared):
+        raise ValueError(f"edge_mix: w must be [n, {len(ys) + len(shared)}], got {tuple(w.shape)}")
+    n = w.shape[0]
+    ref = shared[0] if shared else None
+    for k, y in enumerate(ys):
+        if ref is not None and (y.shape[1] != n * ref.shape[1] or y.shape[2:] != ref.shape[2:]):
+            raise ValueError(f"edge_mix: ys[{k}] is {tuple(y.shape)}, expected n={n} times {tuple(ref.shape)}")
+        if y.shape != ys[0].shape or y.dtype != ys[0].dtype:
+            raise ValueError(f"edge_mix: ys[{k}] is {tuple(y.shape)} {y.dtype}, ys[0] {tuple(ys[0].shape)}")
+    if ys and ys[0].shape[1] % n:
+        raise ValueError(f"edge_mix: {ys[0].shape[1]} channels do not split into n={n} edges")
+
+
+def edge_mix(ys: Sequence[Tensor], shared: Sequence[Tensor], w: Tensor) -> Tensor:
+    """:func:`edge_mix_reference`, dispatched like :func:`mixed_sum` (one fused Triton kernel forward
+    and one backward on GPUs).
+
+    Args:
+        ys (sequence of Tensor): ``K`` edge-batched op outputs ``[N, n*C, H, W]``.
+        shared (sequence of Tensor): ``S`` edge-shared op outputs ``[N, C, H, W]``.
+        w (Tensor): ``[n, K + S]``.
+
+    Returns:
+        Tensor: ``[N, n*C, H, W]``, differentiable in ``w`` and every input.
+    """
+    _validate_edges(ys, shared, w)
+    if resolve_backend(ys[0] if ys else shared[0]) == "triton":
+        from gasgnn.kernels._triton import edge_mix_triton
+
+        return edge_mix_triton(ys, shared, w)
+    return edge_mix_reference(ys, shared, w)

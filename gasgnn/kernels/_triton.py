@@ -168,3 +168,121 @@ class MixedSumFunction(torch.autograd.Function):
 def mixed_sum_triton(ys: Sequence[Tensor], w: Tensor) -> Tensor:
     """``sum_k w[k] * ys[k]`` through the fused kernels, differentiable in ``w`` and every ``y_k``."""
     return MixedSumFunction.apply(w, *ys)
+
+
+# ----------------------------------------------------------------------------------------------
+# edge_mix: the node-batched combination. Edge-batched inputs ys[k] are [N, n, inner] (edge-major
+# channels), shared inputs xs[s] are [N, inner]; w is [n, KB + KS]. A program handles BLOCK positions
+# q = b * inner + r of one edge slot and loops over the n edges, so a shared input is read once per
+# program for all edges and its gradient is reduced over the edges without atomics.
+
+
+@triton.jit
+def _edge_fwd_kernel(
+    out_ptr, w_ptr, ys, xs, total, inner,
+    NE: tl.constexpr, KB: tl.constexpr, KS: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    q = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = q < total
+    off0 = (q // inner) * NE * inner + q % inner
+    for m in tl.static_range(NE):
+        off = off0 + m * inner
+        acc = tl.zeros([BLOCK], dtype=ACC)
+        for k in tl.static_range(KB):
+            acc += tl.load(w_ptr + m * (KB + KS) + k).to(ACC) * tl.load(ys[k] + off, mask=mask, other=0.0).to(ACC)
+        for s in tl.static_range(KS):
+            wk = tl.load(w_ptr + m * (KB + KS) + KB + s).to(ACC)
+            acc += wk * tl.load(xs[s] + q, mask=mask, other=0.0).to(ACC)
+        tl.store(out_ptr + off, acc.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _edge_bwd_kernel(
+    g_ptr, w_ptr, ys, xs, gys, gxs, part_ptr, total, inner, num_blocks,
+    NE: tl.constexpr, KB: tl.constexpr, KS: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr,
+    NEED_GW: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    q = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = q < total
+    off0 = (q // inner) * NE * inner + q % inner
+    for m in tl.static_range(NE):
+        off = off0 + m * inner
+        g = tl.load(g_ptr + off, mask=mask, other=0.0).to(ACC)
+        for k in tl.static_range(KB):
+            wk = tl.load(w_ptr + m * (KB + KS) + k).to(ACC)
+            tl.store(gys[k] + off, (wk * g).to(gys[k].dtype.element_ty), mask=mask)
+            if NEED_GW:
+                y = tl.load(ys[k] + off, mask=mask, other=0.0).to(ACC)
+                tl.store(part_ptr + (m * (KB + KS) + k) * num_blocks + pid, tl.sum(g * y, axis=0))
+    for s in tl.static_range(KS):
+        x = tl.load(xs[s] + q, mask=mask, other=0.0).to(ACC)
+        gx = tl.zeros([BLOCK], dtype=ACC)
+        for m in tl.static_range(NE):
+            g = tl.load(g_ptr + off0 + m * inner, mask=mask, other=0.0).to(ACC)
+            wk = tl.load(w_ptr + m * (KB + KS) + KB + s).to(ACC)
+            gx += wk * g
+            if NEED_GW:
+                tl.store(part_ptr + (m * (KB + KS) + KB + s) * num_blocks + pid, tl.sum(g * x, axis=0))
+        tl.store(gxs[s] + q, gx.to(gxs[s].dtype.element_ty), mask=mask)
+
+
+def _or_dummy(ts: Sequence[Tensor], dummy: Tensor) -> tuple[Tensor, ...]:
+    # Triton needs a non-empty tuple; with KB or KS = 0 the kernel never touches the dummy.
+    return tuple(ts) if ts else (dummy,)
+
+
+class EdgeMixFunction(torch.autograd.Function):
+    """Autograd wrapper of the edge_mix kernels (inputs: ``w``, the count ``KB`` of edge-batched
+    tensors, then the ``KB`` edge-batched and the shared tensors, all made contiguous)."""
+
+    @staticmethod
+    def forward(ctx, w: Tensor, kb: int, *ts: Tensor) -> Tensor:  # type: ignore[override]
+        ts = tuple(t.contiguous() for t in ts)
+        ys, xs = ts[:kb], ts[kb:]
+        n = w.shape[0]
+        ref = ys[0] if ys else xs[0]
+        N = ref.shape[0]
+        inner = ref[0].numel() // (n if ys else 1)
+        shape = (N, n * (ref.shape[1] // (n if ys else 1)), *ref.shape[2:])
+        out = torch.empty(shape, device=ref.device, dtype=ref.dtype)
+        _check_device(out)
+        total = N * inner
+        ctx.kb, ctx.n, ctx.inner, ctx.need_w = kb, n, inner, ctx.needs_input_grad[0]
+        ctx.save_for_backward(w, *(ts if ctx.need_w else ()))
+        ctx.shapes = [t.shape for t in ts]
+        if total:
+            acc = _ACC.get(out.dtype, tl.float32)
+            _edge_fwd_kernel[_grid(total)](
+                out, w.contiguous(), _or_dummy(ys, out), _or_dummy(xs, out), total, inner,
+                NE=n, KB=kb, KS=len(xs), ACC=acc, BLOCK=BLOCK,
+            )
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        w, *ts = ctx.saved_tensors
+        g = grad_out.contiguous()
+        kb, n, inner = ctx.kb, ctx.n, ctx.inner
+        N = g.shape[0]
+        gys = [torch.empty(s, device=g.device, dtype=g.dtype) for s in ctx.shapes[:kb]]
+        gxs = [torch.empty(s, device=g.device, dtype=g.dtype) for s in ctx.shapes[kb:]]
+        ys, xs = (ts[:kb], ts[kb:]) if ctx.need_w else (gys, gxs)  # unread without NEED_GW
+        total, nb = N * inner, triton.cdiv(N * inner, BLOCK)
+        acc = _ACC.get(g.dtype, tl.float32)
+        acc_dtype = torch.float64 if acc is tl.float64 else torch.float32
+        part = torch.zeros(w.numel() * nb if ctx.need_w else 1, device=g.device, dtype=acc_dtype)
+        if total:
+            _edge_bwd_kernel[(nb,)](
+                g, w.contiguous(), _or_dummy(ys, g), _or_dummy(xs, g), _or_dummy(gys, g), _or_dummy(gxs, g),
+                part, total, inner, nb, NE=n, KB=kb, KS=len(gxs), ACC=acc, BLOCK=BLOCK, NEED_GW=ctx.need_w,
+            )
+        gw = part.view(*w.shape, nb).sum(-1).to(w.dtype) if ctx.need_w else None
+        return (gw, None, *gys, *gxs)
+
+
+def edge_mix_triton(ys: Sequence[Tensor], shared: Sequence[Tensor], w: Tensor) -> Tensor:
+    """:func:`gasgnn.kernels.edge_mix_reference` through the fused kernels."""
+    return EdgeMixFunction.apply(w, len(ys), *ys, *shared)

@@ -255,6 +255,10 @@ class Supernet(nn.Module):
         memory (MemoryOptions or dict, optional): Memory-saving options of the mixed ops
             (checkpointing, partial channels, shared ReLU; see :class:`MemoryOptions` and
             ``docs/kernels.md``). (default: :obj:`None`, none of them)
+        batched (bool, optional): Node-batched cells (:mod:`gasgnn.supernet_batched`: every op once per
+            node on all its outgoing edges), the same function as per-edge cells, faster. Partial
+            channels are not batched: with ``partial_channels > 1`` the cells are per-edge.
+            (default: :obj:`True`)
 
     Shapes:
         - **input:** images ``[N, in_channels, H, W]``, alpha ``[num_cells * E, K]`` (optional)
@@ -263,11 +267,16 @@ class Supernet(nn.Module):
 
     def __init__(
         self, space: SearchSpace, head: str = "simple", head_channels: int = 64,
-        memory: MemoryOptions | Mapping[str, Any] | None = None,
+        memory: MemoryOptions | Mapping[str, Any] | None = None, batched: bool = True,
     ) -> None:
         super().__init__()
         self.space = space
         self.memory = MemoryOptions.coerce(memory)
+        self.batched = batched and self.memory.partial_channels == 1
+        if self.batched:
+            from gasgnn.supernet_batched import BatchedSearchCell as Cell  # it imports this module
+        else:
+            Cell = SearchCell
         for k, C in enumerate(space.cell_channels()):  # fail before building anything
             for src, dst in space.cell_edges():
                 stride = 2 if space.is_reduction(k) and src < 2 else 1
@@ -277,7 +286,7 @@ class Supernet(nn.Module):
         cells, red_prev = [], False
         for k, C in enumerate(space.cell_channels()):
             red = space.is_reduction(k)
-            cells.append(SearchCell(space, C_pp, C_p, C, red, red_prev, self.memory))
+            cells.append(Cell(space, C_pp, C_p, C, red, red_prev, self.memory))
             C_pp, C_p, red_prev = C_p, space.num_nodes * C, red
         self.cells = nn.ModuleList(cells)
         self.head = build_head(head, C_p, space.num_classes, channels=head_channels)

@@ -12,7 +12,8 @@ import csv
 import io
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,8 @@ class SearchConfig:
         relaxation (str): ``'softmax'`` or ``'gumbel'``. (default: :obj:`"softmax"`)
         tau_start (float): Initial temperature (softmax(alpha'/tau)). (default: :obj:`1.0`)
         tau_end (float): Final temperature (exponential schedule). (default: :obj:`1.0`)
-        amp (bool): Mixed precision (CUDA only). (default: :obj:`False`)
+        amp (bool): Mixed precision (CUDA only): bf16 where the GPU supports it (no loss scaling), else
+            fp16 with gradient scalers. (default: :obj:`False`)
         seed (int): Seed of everything. (default: :obj:`0`)
         deterministic (bool): ``torch.use_deterministic_algorithms``. (default: :obj:`False`)
         num_workers (int): Data loader workers. (default: :obj:`0`)
@@ -88,6 +90,10 @@ class SearchConfig:
         check_sync_every (int): Distributed runs: check every this many steps (and at every epoch end)
             that all ranks hold identical architecture parameters; 0 checks at epoch ends only.
             (default: :obj:`50`)
+        supernet_impl (str): ``'batched'`` (node-batched cells, :mod:`gasgnn.supernet_batched`) or
+            ``'per_edge'`` (:class:`gasgnn.supernet.SearchCell`); the same function. (default: :obj:`"batched"`)
+        cuda_graphs (bool): CUDA only: run the supernet through ``torch.compile(mode="reduce-overhead")``
+            (CUDA graphs; static shapes, so drop the last partial batch). (default: :obj:`False`)
     """
 
     epochs: int = 20
@@ -119,8 +125,12 @@ class SearchConfig:
     memory: dict = field(default_factory=dict)
     sync_bn: bool = False
     check_sync_every: int = 50
+    supernet_impl: str = "batched"
+    cuda_graphs: bool = False
 
     def __post_init__(self) -> None:
+        if self.supernet_impl not in ("batched", "per_edge"):
+            raise ValueError(f"SearchConfig.supernet_impl: 'batched' or 'per_edge', got {self.supernet_impl!r}")
         if self.epochs < 1:
             raise ValueError(f"SearchConfig.epochs: must be >= 1, got {self.epochs}")
         if not 0 <= self.warmup_epochs <= self.epochs:
@@ -145,6 +155,30 @@ def alpha_entropy(alpha: Tensor) -> float:
 LoaderFactory = Callable[[int], Iterable]
 """``factory(epoch) -> iterable of (images, masks)``; seeded by the epoch so a resumed run sees the
 same batches as an uninterrupted one."""
+
+
+@contextmanager
+def _frozen(params: list[Tensor]) -> Iterator[None]:
+    """``requires_grad_(False)`` on ``params`` inside the block (the lean architecture step)."""
+    flags = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, f in zip(params, flags):
+            p.requires_grad_(f)
+
+
+def _fast_net(net: nn.Module, cfg: SearchConfig, device: torch.device) -> nn.Module:
+    """The supernet as the steps call it: with ``cuda_graphs``, compiled with CUDA graphs (CUDA only)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # static shapes: pick the fastest conv algorithms once
+    if not cfg.cuda_graphs:
+        return net
+    if device.type != "cuda":
+        raise ValueError(f"SearchConfig.cuda_graphs: needs a CUDA device, got {device}")
+    return torch.compile(net, mode="reduce-overhead", dynamic=False)
 
 
 class Searcher:
@@ -189,7 +223,8 @@ class Searcher:
         self.progress = progress and dist.is_main()
         self.extra_config = extra_config or {}
         seed_everything(config.seed, config.deterministic)
-        self.net = Supernet(space, memory=config.memory or None).to(self.device)
+        self.net = Supernet(space, memory=config.memory or None, batched=config.supernet_impl == "batched").to(
+            self.device)
         if config.sync_bn and dist.is_distributed():
             self.net = dist.convert_sync_batchnorm(self.net, self.device)
         self.guide = build_guide(config.guide, space, **config.guide_kwargs).to(self.device)
@@ -213,9 +248,13 @@ class Searcher:
         self.a_opt = torch.optim.Adam(self.a_params, lr=config.a_lr, betas=(0.5, 0.999),
                                       weight_decay=config.a_weight_decay)
         self.use_amp = config.amp and self.device.type == "cuda"
+        self.run_net = _fast_net(self.net, config, self.device)
+        # bf16 needs no loss scaling (and so no host sync in the scaler); fp16 does.
+        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        scale = self.use_amp and self.amp_dtype == torch.float16
         # One scaler per optimiser: the two losses have different scales.
-        self.a_scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        self.w_scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.a_scaler = torch.amp.GradScaler("cuda", enabled=scale)
+        self.w_scaler = torch.amp.GradScaler("cuda", enabled=scale)
         self.epoch = 0
         self.alpha_history: list[Tensor] = []
         self.rows: list[dict[str, Any]] = []
@@ -279,13 +318,15 @@ class Searcher:
         if batch_a is not None:
             xa, ya = (t.to(self.device, non_blocking=True) for t in batch_a)
             self.a_opt.zero_grad(set_to_none=True)
-            with torch.autocast(self.device.type, enabled=self.use_amp):
+            # Lean: with the weights frozen, autograd neither computes their gradients nor keeps
+            # activations only they need; backward(inputs=...) reaches alpha and the guide alone.
+            with _frozen(self.w_params), torch.autocast(self.device.type, self.amp_dtype, enabled=self.use_amp):
                 alpha_p = self.alpha_prime()
-                logits = self.net(xa, weights=self.op_weights(alpha_p, tau))
+                logits = self.run_net(xa, weights=self.op_weights(alpha_p, tau))
             lat_loss, _ = self.latency_term(alpha_p.float())
             loss_a = self._ce(logits, ya) + lat_loss
-            self._check(loss_a, "architecture loss")
-            self.a_scaler.scale(loss_a).backward()
+            self._check(loss_a, "architecture loss")  # the step's one host read of this loss
+            self.a_scaler.scale(loss_a).backward(inputs=self.a_params)
             # The mean of the ranks' gradients: every rank takes the same Adam step and alpha stays
             # identical. The latency term is the same on every rank, so averaging keeps it once.
             dist.all_reduce_grads(self.a_params)
@@ -295,8 +336,8 @@ class Searcher:
         self.w_opt.zero_grad(set_to_none=True)
         with torch.no_grad():
             w = self.op_weights(self.alpha_prime(), tau)
-        with torch.autocast(self.device.type, enabled=self.use_amp):
-            loss_w = self._ce(self.net(xw, weights=w), yw)
+        with torch.autocast(self.device.type, self.amp_dtype, enabled=self.use_amp):
+            loss_w = self._ce(self.run_net(xw, weights=w), yw)
         value = self._check(loss_w, "weight loss")
         self.w_scaler.scale(loss_w).backward()
         dist.all_reduce_grads(self.w_params)  # clip and step on the global gradient, identically everywhere

@@ -26,6 +26,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 OpFactory = Callable[[int, int, bool], nn.Module]
+BatchFactory = Callable[[int, int, bool, int], nn.Module]
+"""``batch(C, stride, affine, n)``: the op on all ``n`` edges leaving one node at once (see :class:`OpSpec`)."""
+
+
+class EdgeShared(nn.Sequential):
+    """Marks a batched op whose output is the same on every edge leaving a node (a parameter-free op such
+    as pooling or identity): the node-batched supernet computes it once per node, ``[N, C, H', W']``."""
+
+    edge_shared = True
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,12 @@ class OpSpec:
         receptive_field (int): The op's receptive field in input pixels (0 for ``none``).
         dilation (int): Dilation of its convolutions (1 if none).
         parametric (bool): Whether the op has learnable weights.
+        batch (callable, optional): ``batch(C, stride, affine, n)`` building the op for all ``n`` edges
+            that leave one node (the node-batched supernet, :mod:`gasgnn.supernet_batched`): a module
+            mapping ``[N, C, H, W]`` to ``[N, n * C, H', W']`` whose channels ``m*C:(m+1)*C`` are edge
+            ``m``'s output, or an :class:`EdgeShared` module mapping to ``[N, C, H', W']`` when every
+            edge gives the same output. It may define ``load_edges(mods)`` to take the weights of ``n``
+            per-edge modules. :obj:`None`: the op runs per edge. (default: :obj:`None`)
     """
 
     name: str
@@ -47,6 +62,7 @@ class OpSpec:
     receptive_field: int = 3
     dilation: int = 1
     parametric: bool = True
+    batch: BatchFactory | None = None
 
     @property
     def large_rf(self) -> bool:
@@ -65,6 +81,7 @@ def register_op(
     dilation: int = 1,
     parametric: bool = True,
     overwrite: bool = False,
+    batch: BatchFactory | None = None,
 ) -> Callable[[OpFactory], OpFactory]:
     """Registers an op factory under ``name`` (use as a decorator).
 
@@ -75,6 +92,8 @@ def register_op(
         dilation (int, optional): Dilation. (default: :obj:`1`)
         parametric (bool, optional): Has learnable weights. (default: :obj:`True`)
         overwrite (bool, optional): Replace an existing registration. (default: :obj:`False`)
+        batch (callable, optional): How the op runs on all edges leaving a node at once (see
+            :class:`OpSpec`); :obj:`None` runs it per edge. (default: :obj:`None`)
 
     Returns:
         The decorator, which returns the factory unchanged.
@@ -83,8 +102,21 @@ def register_op(
     def deco(factory: OpFactory) -> OpFactory:
         if name in OPS and not overwrite:
             raise KeyError(f"op '{name}' is already registered (pass overwrite=True to replace it)")
-        OPS[name] = OpSpec(name, factory, light, receptive_field, dilation, parametric)
+        OPS[name] = OpSpec(name, factory, light, receptive_field, dilation, parametric, batch)
         return factory
+
+    return deco
+
+
+def register_batch(name: str) -> Callable[[BatchFactory], BatchFactory]:
+    """Attaches a batch factory (see :class:`OpSpec`) to the already registered op ``name``
+    (use as a decorator), so the node-batched supernet runs it on all edges of a node at once."""
+
+    def deco(batch: BatchFactory) -> BatchFactory:
+        spec = get_op(name)
+        OPS[name] = OpSpec(spec.name, spec.factory, spec.light, spec.receptive_field, spec.dilation,
+                           spec.parametric, batch)
+        return batch
 
     return deco
 

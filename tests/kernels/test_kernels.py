@@ -181,3 +181,36 @@ def test_input_validation():
         mixed_sum([torch.zeros(3), torch.zeros(3)], torch.ones(3))
     with pytest.raises(ValueError, match=r"ys\[1\]"):
         mixed_sum([torch.zeros(3), torch.zeros(4)], torch.ones(2))
+
+
+# ---------------------------------------------------------------------------------------------
+# edge_mix: the node-batched combination (n edges, K edge-batched and S shared op outputs).
+
+EDGE_CASES = [(1, 2, 1, 3, 5), (3, 2, 2, 3, 5), (4, 3, 0, 2, 3), (2, 0, 2, 3, 7), (3, 1, 1, 1, 1)]
+
+
+@pytest.mark.parametrize("n,K,S,C,H", EDGE_CASES)
+@pytest.mark.parametrize("need_w", [True, False])
+def test_edge_mix_matches_reference(triton_mod, n, K, S, C, H, need_w):
+    dev = _device()
+    ys = [torch.randn(2, n * C, H, H + 1, device=dev, requires_grad=True) for _ in range(K)]
+    xs = [torch.randn(2, C, H, H + 1, device=dev, requires_grad=True) for _ in range(S)]
+    w = torch.softmax(torch.randn(n, K + S, device=dev), -1).requires_grad_(need_w)
+    g = torch.randn(2, n * C, H, H + 1, device=dev)
+    ins = [*ys, *xs] + ([w] if need_w else [])
+    ref = kernels.edge_mix_reference(ys, xs, w)
+    ref_g = torch.autograd.grad(ref, ins, g)
+    with use_backend("triton"):
+        out = kernels.edge_mix(ys, xs, w)
+    got_g = torch.autograd.grad(out, ins, g)
+    torch.testing.assert_close(out, ref)
+    for i, (a, b) in enumerate(zip(got_g, ref_g)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=lambda m, i=i: f"grad {i}: {m}")
+
+
+def test_edge_mix_validation():
+    y = torch.randn(1, 6, 2, 2)
+    with pytest.raises(ValueError, match="w must be"):
+        kernels.edge_mix([y], [], torch.ones(3, 2))
+    with pytest.raises(ValueError, match="no op outputs"):
+        kernels.edge_mix([], [], torch.ones(3, 0))
