@@ -4,7 +4,7 @@
 
 Sections, in order of importance (a section that fails is recorded with its error; the run goes on):
 
-1. ``kernels``: ``pytest tests/test_kernels.py`` with the Triton kernels compiled (``TRITON_INTERPRET``
+1. ``kernels``: ``pytest tests/kernels/test_kernels.py`` with the Triton kernels compiled (``TRITON_INTERPRET``
    unset) on the GPU.
 2. ``search_step``: ``bench_search_step.py``: naive DARTS / per-edge / node-batched, eager vs CUDA graphs
    (gasgnn variants), fp32 vs AMP (bf16), batch 2, 8 and 16 at 180x240; peak memory at batch 2.
@@ -44,7 +44,7 @@ def kernels(dry: bool, device: str) -> dict[str, Any]:
     else:
         env.pop("TRITON_INTERPRET", None)  # compiled kernels
         extra = []
-    test = str(HERE.parent / "tests" / "test_kernels.py")
+    test = str(HERE.parent / "tests" / "kernels" / "test_kernels.py")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test, *extra]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=HERE.parent)
     tail = r.stdout.strip().splitlines()[-1:] if r.stdout.strip() else []
@@ -82,9 +82,9 @@ def search_step(dry: bool, device: str, deadline: float) -> list[dict[str, Any]]
 
 def fps(dry: bool, device: str, deadline: float) -> list[dict[str, Any]]:
     from gasgnn import SearchSpace
-    from gasgnn.bench import benchmark
-    from gasgnn.graph import random_genotype
-    from gasgnn.net import GASNet
+    from gasgnn.train import benchmark
+    from gasgnn.genotype import random_genotype
+    from gasgnn.models import GASNet
 
     space = SearchSpace(**TINY) if dry else SearchSpace()
     g = random_genotype(space, torch.Generator().manual_seed(0))
@@ -106,7 +106,7 @@ def fps(dry: bool, device: str, deadline: float) -> list[dict[str, Any]]:
 def latency(dry: bool, device: str, deadline: float) -> dict[str, Any]:
     from gasgnn import SearchSpace
     from gasgnn.latency import LatencyTable
-    from gasgnn.latency_measure import validate
+    from gasgnn.latency import validate
 
     if time.time() > deadline:
         return {"skipped": "over the time budget"}

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gasgnn.heads import build_head
-from gasgnn.ops import FactorizedReduce, ReLUConvBN, Stem, build_op, get_op
+from gasgnn.models import build_head
+from gasgnn.space import FactorizedReduce, ReLUConvBN, Stem, build_op, get_op
 from gasgnn.space import SearchSpace
 
 

@@ -1,7 +1,11 @@
 """Networks: the supernet, the derived GASNet, segmentation heads, model specs and loading."""
 
 from gasgnn.models.blocks import (
+    MemoryOptions,
     cell_preprocess,
+    channel_shuffle,
+    keep_bn_stats,
+    strip_leading_relu,
 )
 from gasgnn.models.heads import (
     HEADS,
@@ -11,12 +15,16 @@ from gasgnn.models.heads import (
     ASPPHead,
     PPMHead,
 )
+from gasgnn.models.batched import (
+    PerEdge,
+    NodeOps,
+    BatchedSearchCell,
+)
 from gasgnn.models.supernet import (
-    MemoryOptions,
-    channel_shuffle,
     MixedOp,
     SearchCell,
     Supernet,
+    load_per_edge,
 )
 from gasgnn.models.net import (
     DerivedCell,
@@ -32,18 +40,24 @@ from gasgnn.models.loading import (
 )
 
 __all__ = [
+    "MemoryOptions",
     "cell_preprocess",
+    "channel_shuffle",
+    "keep_bn_stats",
+    "strip_leading_relu",
     "HEADS",
     "register_head",
     "build_head",
     "SimpleHead",
     "ASPPHead",
     "PPMHead",
-    "MemoryOptions",
-    "channel_shuffle",
+    "PerEdge",
+    "NodeOps",
+    "BatchedSearchCell",
     "MixedOp",
     "SearchCell",
     "Supernet",
+    "load_per_edge",
     "DerivedCell",
     "GASNet",
     "build_model",

@@ -8,120 +8,20 @@ in alpha' instead of the raw parameters.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, fields
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
 from gasgnn.models.heads import build_head
 from gasgnn.kernels import mixed_sum
-from gasgnn.models.blocks import cell_preprocess
-from gasgnn.space import FactorizedReduce, Stem, build_op, get_op
+from gasgnn.models.batched import BatchedSearchCell
+from gasgnn.models.blocks import MemoryOptions, cell_preprocess, channel_shuffle, keep_bn_stats, strip_leading_relu
+from gasgnn.space import Stem, build_op, get_op
 from gasgnn.space import SearchSpace, SpaceError
-
-
-@dataclass(frozen=True)
-class MemoryOptions:
-    """Memory-saving options of the supernet's mixed ops.
-
-    Args:
-        checkpoint (bool, optional): Recompute every mixed op's internals in the backward pass
-            (``torch.utils.checkpoint``, non-reentrant) instead of storing them; only the edge input is
-            kept. Same outputs and gradients; roughly one more forward of the cells per step.
-            (default: :obj:`False`)
-        partial_channels (int, optional): ``k`` of PC-DARTS: only ``C/k`` channels of the edge input go
-            through the candidate ops; the others bypass them (max-pooled on stride-2 edges) and the
-            result is channel-shuffled. ``1`` is the plain mixed op; other values change the function.
-            (default: :obj:`1`)
-        shared_relu (bool, optional): Compute ``relu(x)`` once per edge and feed it to every op that
-            starts with a ReLU (their leading ``nn.ReLU`` is replaced by ``nn.Identity``, so parameter
-            names do not change). Same function. (default: :obj:`False`)
-    """
-
-    checkpoint: bool = False
-    partial_channels: int = 1
-    shared_relu: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("checkpoint", "shared_relu"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"MemoryOptions.{name}: must be a bool, got {getattr(self, name)!r}")
-        k = self.partial_channels
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"MemoryOptions.partial_channels: must be an integer >= 1, got {k!r}")
-
-    @classmethod
-    def coerce(cls, value: MemoryOptions | Mapping[str, Any] | None) -> MemoryOptions:
-        """Turns :obj:`None`, a mapping (e.g. from a JSON config) or an instance into an instance."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, Mapping):
-            unknown = set(value) - {f.name for f in fields(cls)}
-            if unknown:
-                raise ValueError(f"MemoryOptions: unknown option(s) {sorted(unknown)}")
-            return cls(**value)
-        raise TypeError(f"memory: expected MemoryOptions, a mapping or None, got {type(value).__name__}")
-
-    def check_channels(self, C: int, stride: int, ops: Sequence[str], where: str = "MixedOp") -> None:
-        """Raises :class:`SpaceError` if ``partial_channels`` does not fit an edge of ``C`` channels."""
-        k = self.partial_channels
-        if C % k:
-            raise SpaceError(
-                f"MemoryOptions.partial_channels: {k} does not divide the {C} channels of {where}"
-            )
-        if stride == 2 and "skip_connect" in ops and (C // k) % 2:
-            raise SpaceError(
-                f"MemoryOptions.partial_channels: {where} passes {C // k} = {C}/{k} channels through a "
-                "stride-2 skip_connect, which needs an even number"
-            )
-
-
-def _strip_leading_relu(op: nn.Module) -> bool:
-    """Replaces the ReLU an op applies first to its input by ``nn.Identity``; returns whether it did."""
-    if isinstance(op, FactorizedReduce):
-        if isinstance(op.relu, nn.ReLU):  # its forward starts with self.relu (padding commutes with it)
-            op.relu = nn.Identity()
-            return True
-        return False
-    if isinstance(op, nn.Sequential) and len(op) > 0:
-        if isinstance(op[0], nn.ReLU):
-            op[0] = nn.Identity()
-            return True
-        return _strip_leading_relu(op[0])
-    return False
-
-
-def channel_shuffle(x: Tensor, groups: int) -> Tensor:
-    """Interleaves ``groups`` channel groups (ShuffleNet), so channel ``i`` of group ``g`` lands at
-    ``i * groups + g``."""
-    N, C, H, W = x.shape
-    return x.view(N, groups, C // groups, H, W).transpose(1, 2).reshape(N, C, H, W)
-
-
-@contextmanager
-def _keep_bn_stats(modules: Sequence[nn.Module]) -> Iterator[None]:
-    """Restores batch-norm running statistics on exit: the checkpoint recomputation must not count
-    the batch a second time."""
-    saved = [
-        (b, b.clone())
-        for m in modules
-        if isinstance(m, _BatchNorm)
-        for b in (m.running_mean, m.running_var, m.num_batches_tracked)
-        if b is not None
-    ]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for b, v in saved:
-                b.copy_(v)
 
 
 class MixedOp(nn.Module):
@@ -161,7 +61,7 @@ class MixedOp(nn.Module):
         self.ops = nn.ModuleList(mods)
         # Which ops take the shared relu(x) instead of x (all False unless shared_relu).
         shared = self.memory.shared_relu
-        self.relu_fed = tuple(_strip_leading_relu(op) if shared else False for op in self.ops)
+        self.relu_fed = tuple(strip_leading_relu(op) if shared else False for op in self.ops)
         self.register_buffer("_active_idx", torch.tensor(self.active, dtype=torch.long), persistent=False)
 
     def _mix(self, x: Tensor, w: Tensor) -> Tensor:
@@ -169,7 +69,7 @@ class MixedOp(nn.Module):
         return mixed_sum([op(r if fed else x) for op, fed in zip(self.ops, self.relu_fed)], w)
 
     def _checkpoint_contexts(self) -> tuple[AbstractContextManager, AbstractContextManager]:
-        return nullcontext(), _keep_bn_stats(list(self.ops.modules()))
+        return nullcontext(), keep_bn_stats(list(self.ops.modules()))
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
         """
@@ -255,7 +155,7 @@ class Supernet(nn.Module):
         memory (MemoryOptions or dict, optional): Memory-saving options of the mixed ops
             (checkpointing, partial channels, shared ReLU; see :class:`MemoryOptions` and
             ``docs/kernels.md``). (default: :obj:`None`, none of them)
-        batched (bool, optional): Node-batched cells (:mod:`gasgnn.supernet_batched`: every op once per
+        batched (bool, optional): Node-batched cells (:mod:`gasgnn.models.batched`: every op once per
             node on all its outgoing edges), the same function as per-edge cells, faster. Partial
             channels are not batched: with ``partial_channels > 1`` the cells are per-edge.
             (default: :obj:`True`)
@@ -274,7 +174,7 @@ class Supernet(nn.Module):
         self.memory = MemoryOptions.coerce(memory)
         self.batched = batched and self.memory.partial_channels == 1
         if self.batched:
-            from gasgnn.supernet_batched import BatchedSearchCell as Cell  # it imports this module
+            Cell = BatchedSearchCell
         else:
             Cell = SearchCell
         for k, C in enumerate(space.cell_channels()):  # fail before building anything
@@ -325,3 +225,27 @@ class Supernet(nn.Module):
         for k, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, weights[self.space.cell_slice(k)])
         return F.interpolate(self.head(s1), size=size, mode="bilinear", align_corners=False)
+
+
+@torch.no_grad()
+def load_per_edge(batched: BatchedSearchCell, cell: SearchCell) -> None:
+    """Copies the weights and batch-norm statistics of a per-edge :class:`SearchCell` into a
+    :class:`BatchedSearchCell` of the same space (so both compute the same function).
+
+    Raises:
+        TypeError: an op's batched module has no ``load_edges``.
+    """
+    batched.pre0.load_state_dict(cell.pre0.state_dict())
+    batched.pre1.load_state_dict(cell.pre1.state_dict())
+    for i, node in enumerate(batched.nodes):
+        mixed = [cell.edges[int(e)] for e in getattr(batched, f"_rows{i}")]
+        for op, k in zip((*node.batched, *node.shared), node.cols):
+            j = mixed[0].active.index(k)
+            edge_mods = [m.ops[j] for m in mixed]
+            if getattr(op, "edge_shared", False):
+                # identical on every edge: its (parameter-free) state is edge 0's
+                op.load_state_dict(edge_mods[0].state_dict())
+            elif hasattr(op, "load_edges"):
+                op.load_edges(edge_mods)
+            else:
+                raise TypeError(f"{type(op).__name__} (op '{node.op_names[k]}') has no load_edges(mods)")

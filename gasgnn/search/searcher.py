@@ -90,7 +90,7 @@ class SearchConfig:
         check_sync_every (int): Distributed runs: check every this many steps (and at every epoch end)
             that all ranks hold identical architecture parameters; 0 checks at epoch ends only.
             (default: :obj:`50`)
-        supernet_impl (str): ``'batched'`` (node-batched cells, :mod:`gasgnn.supernet_batched`) or
+        supernet_impl (str): ``'batched'`` (node-batched cells, :mod:`gasgnn.models.batched`) or
             ``'per_edge'`` (:class:`gasgnn.supernet.SearchCell`); the same function. (default: :obj:`"batched"`)
         cuda_graphs (bool): CUDA only: run the supernet through ``torch.compile(mode="reduce-overhead")``
             (CUDA graphs; static shapes, so drop the last partial batch). (default: :obj:`False`)

@@ -1,9 +1,11 @@
 """The search space: the op registry and op modules, SearchSpace and its ArchGraph, relation builders."""
 
 from gasgnn.space.ops import (
+    EdgeShared,
     OpSpec,
     OPS,
     register_op,
+    register_batch,
     get_op,
     build_op,
     ReLUConvBN,
@@ -13,6 +15,14 @@ from gasgnn.space.ops import (
     FactorizedReduce,
     Stem,
     GAS_OPS,
+)
+from gasgnn.space.batched import (
+    load_bn,
+    EdgeMajor,
+    BatchedReLUConvBN,
+    BatchedDilConv,
+    BatchedSepConv,
+    BatchedFactorizedReduce,
 )
 from gasgnn.space.builders import (
     BUILDERS,
@@ -29,9 +39,11 @@ from gasgnn.space.space import (
 )
 
 __all__ = [
+    "EdgeShared",
     "OpSpec",
     "OPS",
     "register_op",
+    "register_batch",
     "get_op",
     "build_op",
     "ReLUConvBN",
@@ -41,6 +53,12 @@ __all__ = [
     "FactorizedReduce",
     "Stem",
     "GAS_OPS",
+    "load_bn",
+    "EdgeMajor",
+    "BatchedReLUConvBN",
+    "BatchedDilConv",
+    "BatchedSepConv",
+    "BatchedFactorizedReduce",
     "BUILDERS",
     "SpaceShape",
     "register_builder",

@@ -49,7 +49,7 @@ class OpSpec:
         dilation (int): Dilation of its convolutions (1 if none).
         parametric (bool): Whether the op has learnable weights.
         batch (callable, optional): ``batch(C, stride, affine, n)`` building the op for all ``n`` edges
-            that leave one node (the node-batched supernet, :mod:`gasgnn.supernet_batched`): a module
+            that leave one node (the node-batched supernet, :mod:`gasgnn.models.batched`): a module
             mapping ``[N, C, H, W]`` to ``[N, n * C, H', W']`` whose channels ``m*C:(m+1)*C`` are edge
             ``m``'s output, or an :class:`EdgeShared` module mapping to ``[N, C, H', W']`` when every
             edge gives the same output. It may define ``load_edges(mods)`` to take the weights of ``n``

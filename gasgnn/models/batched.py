@@ -1,8 +1,8 @@
 """The node-batched search cell: every candidate op runs once per node, on all of its outgoing edges.
 
-The per-edge cell (:class:`gasgnn.supernet.SearchCell`) runs ``K`` ops on each of the 14 edges of a cell.
+The per-edge cell (:class:`gasgnn.models.supernet.SearchCell`) runs ``K`` ops on each of the 14 edges of a cell.
 Here, as soon as node ``i`` exists, each op runs once for the ``n`` edges that leave it: a parametric op
-as one ``n``-times wider op (its batch factory in the registry, :mod:`gasgnn.ops_batched`), a
+as one ``n``-times wider op (its batch factory in the registry, :mod:`gasgnn.space.batched`), a
 parameter-free op (pooling + batch norm, identity) once, shared by all ``n`` edges. One fused weighted
 accumulation (:func:`gasgnn.kernels.edge_mix`) then gives every edge's mixed output, and a destination
 node is the sum of its incoming edges. It is the same function as the per-edge cell; only the parameter
@@ -21,12 +21,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-import gasgnn.ops_batched  # noqa: F401  (attaches the batch factories of the GAS ops)
 from gasgnn.kernels import edge_mix
-from gasgnn.ops import build_op, get_op
-from gasgnn.ops_batched import _load_bn
+from gasgnn.space import build_op, get_op
+from gasgnn.space import load_bn
 from gasgnn.space import SearchSpace
-from gasgnn.supernet import MemoryOptions, SearchCell, _keep_bn_stats, _strip_leading_relu, cell_preprocess
+from gasgnn.models.blocks import MemoryOptions, cell_preprocess, keep_bn_stats, strip_leading_relu
 
 
 def _needs_bn(name: str) -> bool:
@@ -51,7 +50,7 @@ class _WithBN(nn.Sequential):
     def load_edges(self, mods: Sequence[nn.Module]) -> None:
         if hasattr(self[0], "load_edges"):
             self[0].load_edges([m[0] for m in mods])
-        _load_bn(self[1], [m[1] for m in mods])
+        load_bn(self[1], [m[1] for m in mods])
 
 
 class NodeOps(nn.Module):
@@ -111,7 +110,7 @@ class NodeOps(nn.Module):
         return edge_mix(outs[: len(self.batched)], outs[len(self.batched):], w)
 
     def _checkpoint_contexts(self) -> tuple[AbstractContextManager, AbstractContextManager]:
-        return nullcontext(), _keep_bn_stats(list(self.modules()))
+        return nullcontext(), keep_bn_stats(list(self.modules()))
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
         w = weights.index_select(1, self._cols)
@@ -125,13 +124,13 @@ class NodeOps(nn.Module):
 
 def _strip_relu(op: nn.Module) -> bool:
     if isinstance(op, PerEdge):  # every copy or none: they are built alike
-        return all([_strip_leading_relu(m) for m in op])
-    return _strip_leading_relu(op)
+        return all([strip_leading_relu(m) for m in op])
+    return strip_leading_relu(op)
 
 
 class BatchedSearchCell(nn.Module):
     """A search cell computed node by node (see the module docs); same arguments and function as
-    :class:`gasgnn.supernet.SearchCell`."""
+    :class:`gasgnn.models.supernet.SearchCell`."""
 
     def __init__(
         self, space: SearchSpace, C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool,
@@ -178,27 +177,3 @@ def _sum(ts: list[Tensor]) -> Tensor:
     for t in ts[2:]:
         out = out + t
     return out
-
-
-@torch.no_grad()
-def load_per_edge(batched: BatchedSearchCell, cell: SearchCell) -> None:
-    """Copies the weights and batch-norm statistics of a per-edge :class:`SearchCell` into a
-    :class:`BatchedSearchCell` of the same space (so both compute the same function).
-
-    Raises:
-        TypeError: an op's batched module has no ``load_edges``.
-    """
-    batched.pre0.load_state_dict(cell.pre0.state_dict())
-    batched.pre1.load_state_dict(cell.pre1.state_dict())
-    for i, node in enumerate(batched.nodes):
-        mixed = [cell.edges[int(e)] for e in getattr(batched, f"_rows{i}")]
-        for op, k in zip((*node.batched, *node.shared), node.cols):
-            j = mixed[0].active.index(k)
-            edge_mods = [m.ops[j] for m in mixed]
-            if getattr(op, "edge_shared", False):
-                # identical on every edge: its (parameter-free) state is edge 0's
-                op.load_state_dict(edge_mods[0].state_dict())
-            elif hasattr(op, "load_edges"):
-                op.load_edges(edge_mods)
-            else:
-                raise TypeError(f"{type(op).__name__} (op '{node.op_names[k]}') has no load_edges(mods)")

@@ -7,17 +7,17 @@ import torch
 from torch import nn
 
 from gasgnn import SearchSpace
-from gasgnn.ops import EdgeShared, ReLUConvBN, register_op
-from gasgnn.ops_batched import BatchedSepConv
-from gasgnn.supernet import SearchCell, Supernet
-from gasgnn.supernet_batched import BatchedSearchCell, PerEdge, load_per_edge
+from gasgnn.space import EdgeShared, ReLUConvBN, register_op
+from gasgnn.space import BatchedSepConv
+from gasgnn.models import BatchedSearchCell, PerEdge
+from gasgnn.models import SearchCell, Supernet, load_per_edge
 
 
 # User-registered ops: two that opt in to batching, two that do not (one parametric, one not).
 @register_op("t_sep_conv_5x5", receptive_field=9, overwrite=True,
              batch=lambda C, stride, affine, n: BatchedSepConv(C, 5, stride, 2, n, affine))
 def _sep5(C, stride, affine):
-    from gasgnn.ops import SepConv
+    from gasgnn.space import SepConv
 
     return SepConv(C, C, 5, stride, 2, affine=affine)
 

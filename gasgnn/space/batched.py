@@ -4,9 +4,9 @@ An edge-batched op maps a node's output ``[N, C, H, W]`` to ``[N, n * C, H', W']
 channels ``m*C:(m+1)*C`` ("edge-major"): a 3x3 conv ``C -> n*C``; a depthwise conv with channel
 multiplier ``n`` then a pointwise conv grouped by edge; FactorizedReduce with its two 1x1 convs widened.
 Batch norm is per channel, so one ``BatchNorm2d(n * C)`` is exactly ``n`` per-edge ones. Pooling and the
-identity give the same output on every edge: they are :class:`~gasgnn.ops.EdgeShared` and run once.
+identity give the same output on every edge: they are :class:`~gasgnn.space.ops.EdgeShared` and run once.
 
-Importing this module attaches the batch factories to the registry (:func:`gasgnn.ops.register_batch`).
+Importing this module attaches the batch factories to the registry (:func:`gasgnn.space.ops.register_batch`).
 Every module here has ``load_edges(mods)``, which takes the weights of ``n`` per-edge modules built by
 the op's ordinary factory (how the tests prove both paths compute the same function).
 """
@@ -19,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gasgnn.ops import EdgeShared, FactorizedReduce, register_batch
+from gasgnn.space.ops import EdgeShared, FactorizedReduce, register_batch
 
 
 @torch.no_grad()
-def _load_bn(bn: nn.BatchNorm2d, bns: Sequence[nn.BatchNorm2d]) -> None:
+def load_bn(bn: nn.BatchNorm2d, bns: Sequence[nn.BatchNorm2d]) -> None:
+    """Copies the parameters and running statistics of ``n`` per-edge batch norms into one of ``n * C`` channels."""
     for name in ("weight", "bias", "running_mean", "running_var"):
         if getattr(bn, name) is not None:
             getattr(bn, name).copy_(torch.cat([getattr(b, name) for b in bns]))
@@ -44,7 +45,7 @@ class EdgeMajor(nn.Module):
 
 
 class BatchedReLUConvBN(nn.Sequential):
-    """``n`` :class:`~gasgnn.ops.ReLUConvBN` (``C -> C``) on one input as one ``C -> n*C`` conv."""
+    """``n`` :class:`~gasgnn.space.ops.ReLUConvBN` (``C -> C``) on one input as one ``C -> n*C`` conv."""
 
     def __init__(self, C: int, kernel: int, stride: int, padding: int, n: int, affine: bool = True) -> None:
         super().__init__(
@@ -56,11 +57,11 @@ class BatchedReLUConvBN(nn.Sequential):
     @torch.no_grad()
     def load_edges(self, mods: Sequence[nn.Module]) -> None:
         self[1].weight.copy_(torch.cat([m[1].weight for m in mods]))
-        _load_bn(self[2], [m[2] for m in mods])
+        load_bn(self[2], [m[2] for m in mods])
 
 
 class BatchedDilConv(nn.Sequential):
-    """``n`` :class:`~gasgnn.ops.DilConv` as one depthwise conv over the ``n`` copies plus a pointwise
+    """``n`` :class:`~gasgnn.space.ops.DilConv` as one depthwise conv over the ``n`` copies plus a pointwise
     conv grouped by edge.
 
     Args:
@@ -87,11 +88,11 @@ class BatchedDilConv(nn.Sequential):
         # channel multiplier layout: output c * n + m is filter m of input channel c
         self[1].weight.copy_(torch.cat(dws) if self.wide else torch.stack(dws, 1).flatten(0, 1))
         self[3].weight.copy_(torch.cat([m[2].weight for m in mods]))
-        _load_bn(self[4], [m[3] for m in mods])
+        load_bn(self[4], [m[3] for m in mods])
 
 
 class BatchedSepConv(nn.Sequential):
-    """``n`` :class:`~gasgnn.ops.SepConv`: a batched DilConv reading the node, then a wide one."""
+    """``n`` :class:`~gasgnn.space.ops.SepConv`: a batched DilConv reading the node, then a wide one."""
 
     def __init__(self, C: int, kernel: int, stride: int, padding: int, n: int, affine: bool = True) -> None:
         super().__init__(
@@ -105,7 +106,7 @@ class BatchedSepConv(nn.Sequential):
 
 
 class BatchedFactorizedReduce(FactorizedReduce):
-    """``n`` :class:`~gasgnn.ops.FactorizedReduce` (``C -> C``, the stride-2 skip) with both 1x1 convs
+    """``n`` :class:`~gasgnn.space.ops.FactorizedReduce` (``C -> C``, the stride-2 skip) with both 1x1 convs
     widened to ``C -> n*C/2``; the halves are interleaved back per edge."""
 
     def __init__(self, C: int, n: int, affine: bool = True) -> None:
@@ -126,7 +127,7 @@ class BatchedFactorizedReduce(FactorizedReduce):
     def load_edges(self, mods: Sequence[nn.Module]) -> None:
         self.conv_1.weight.copy_(torch.cat([m.conv_1.weight for m in mods]))
         self.conv_2.weight.copy_(torch.cat([m.conv_2.weight for m in mods]))
-        _load_bn(self.bn, [m.bn for m in mods])
+        load_bn(self.bn, [m.bn for m in mods])
 
 
 @register_batch("skip_connect")
