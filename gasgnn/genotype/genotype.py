@@ -277,7 +277,7 @@ class Genotype:
                 g.add_node((k, i), cell=k, index=i, kind="input" if i < 2 else "intermediate",
                            in_concat=i in c.concat)
             for order, (s, d, o) in enumerate(c.edges):
-                spec = OPS.get(o)
+                spec = OPS.get(o, None)
                 g.add_edge((k, s), (k, d), op=o, stride=c.stride(s), order=order,
                            light=bool(spec and spec.light), large_rf=bool(spec and spec.large_rf))
         return g

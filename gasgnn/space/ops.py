@@ -19,11 +19,14 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from gasgnn.registry import Registry
 
 OpFactory = Callable[[int, int, bool], nn.Module]
 BatchFactory = Callable[[int, int, bool, int], nn.Module]
@@ -70,7 +73,8 @@ class OpSpec:
         return self.dilation >= 4
 
 
-OPS: dict[str, OpSpec] = {}
+#: Registered candidate operations by name (the one op registry).
+OPS: Registry[OpSpec] = Registry("op")
 
 
 def register_op(
@@ -100,9 +104,8 @@ def register_op(
     """
 
     def deco(factory: OpFactory) -> OpFactory:
-        if name in OPS and not overwrite:
-            raise KeyError(f"op '{name}' is already registered (pass overwrite=True to replace it)")
-        OPS[name] = OpSpec(name, factory, light, receptive_field, dilation, parametric, batch)
+        OPS.register(name, OpSpec(name, factory, light, receptive_field, dilation, parametric, batch),
+                     overwrite=overwrite)
         return factory
 
     return deco
@@ -114,8 +117,7 @@ def register_batch(name: str) -> Callable[[BatchFactory], BatchFactory]:
 
     def deco(batch: BatchFactory) -> BatchFactory:
         spec = get_op(name)
-        OPS[name] = OpSpec(spec.name, spec.factory, spec.light, spec.receptive_field, spec.dilation,
-                           spec.parametric, batch)
+        OPS.register(name, dataclasses.replace(spec, batch=batch), overwrite=True)
         return batch
 
     return deco
@@ -123,10 +125,7 @@ def register_batch(name: str) -> Callable[[BatchFactory], BatchFactory]:
 
 def get_op(name: str) -> OpSpec:
     """Returns the :class:`OpSpec` registered as ``name``, with a clear error listing known ops."""
-    try:
-        return OPS[name]
-    except KeyError:
-        raise KeyError(f"unknown op '{name}'; registered ops: {sorted(OPS)}") from None
+    return OPS.get(name)
 
 
 def build_op(name: str, C: int, stride: int = 1, affine: bool = True) -> nn.Module:

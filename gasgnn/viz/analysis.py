@@ -38,12 +38,12 @@ LAST_CELLS = 4  # the supplement counts large-receptive-field ops in the last fo
 
 
 def _is_light(op: str) -> bool:
-    spec = OPS.get(op)
+    spec = OPS.get(op, None)
     return bool(spec and spec.light)
 
 
 def _is_large_rf(op: str) -> bool:
-    spec = OPS.get(op)
+    spec = OPS.get(op, None)
     return bool(spec and spec.large_rf)
 
 

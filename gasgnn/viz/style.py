@@ -41,7 +41,7 @@ def short_label(op: str) -> str:
 
 def op_style(op: str) -> dict[str, Any]:
     """Arrow style of an op from the registry: dashed when light-weight, green for a large receptive field."""
-    spec = OPS.get(op)
+    spec = OPS.get(op, None)
     if spec is not None and spec.large_rf:
         return {"color": LARGE_RF_COLOR, "linestyle": "-", "lw": 1.6}
     if spec is not None and spec.light:

@@ -31,7 +31,7 @@ def test_register_custom_op():
     assert build_op("test_conv_1x1", 4, 2)(torch.randn(1, 4, 8, 8)).shape == (1, 4, 4, 4)
     with pytest.raises(KeyError, match="already registered"):
         register_op("test_conv_1x1")(_f)
-    del OPS["test_conv_1x1"]
+    OPS.remove("test_conv_1x1")
 
 
 def test_errors():
