@@ -277,16 +277,22 @@ class GraphGuidedModule(Guide):
         """The input of :math:`\phi, \phi'`: alpha as :attr:`sim_input` says, then the slot attributes.
 
         ``'cell_norm'`` standardises each cell's ``E*K`` block of alpha (zero mean, unit variance), so
-        the score sees the *pattern* of a cell's preferences whatever alpha's scale. The statistics are
-        treated as constants (stop-gradient): otherwise the gradient reaching alpha through the
-        similarity scales as 1/std(alpha), about 1e3 at initialisation, and Adam would follow it instead
-        of the search loss. ``'log_softmax'`` uses log-softmax of each row, ``'raw'`` alpha itself.
+        the score sees the *pattern* of a cell's preferences whatever alpha's scale. It is a constant for
+        autograd (stop-gradient): the gradient reaching alpha through a standardisation scales as
+        1/std(alpha), about 1e3 at initialisation, and Adam would follow it instead of the search loss;
+        phi and phi' still learn, and alpha still gets the gradient of the messages ``A alpha W``.
+        ``'log_softmax'`` uses log-softmax of each row, ``'raw'`` alpha itself (both differentiable).
+
+        Args:
+            alpha (Tensor): ``[num_cells * E, K]``.
+
+        Returns:
+            Tensor: ``[nodes, F + A]`` with ``A`` the slot attributes (0 without them).
         """
         L = self.space.num_cells
         if self.sim_input == "cell_norm":
-            cells = alpha.reshape(L, -1)
-            mean = cells.mean(dim=1, keepdim=True).detach()
-            std = cells.std(dim=1, keepdim=True).detach()
+            cells = alpha.detach().reshape(L, -1)
+            std, mean = torch.std_mean(cells, dim=1, keepdim=True)
             s = ((cells - mean) / (std + 1e-12)).reshape(-1, self.feat_channels)
         elif self.sim_input == "log_softmax":
             s = torch.log_softmax(alpha, dim=-1).reshape(-1, self.feat_channels)

@@ -152,3 +152,26 @@ def test_latency_term_ignores_none(space, table):
     a.grad = None
     s.latency_term(a)[0].backward()
     assert a.grad[:, none].abs().sum() > 0
+
+
+def test_train_briefly_reshuffles_every_pass(space):
+    # itertools.cycle would replay the first pass; a DataLoader must be iterated again (new order and
+    # augmentations), so 5 steps on a 2-batch loader take 3 passes.
+    from gasgnn.graph import random_genotype
+    from gasgnn.random_search import train_briefly
+
+    class Passes:
+        def __init__(self):
+            self.passes, self.seen = 0, []
+
+        def __iter__(self):
+            self.passes += 1
+            for _ in range(2):
+                x = torch.randn(1, 3, 32, 32)
+                self.seen.append(x)
+                yield x, torch.randint(0, 9, (1, 32, 32))
+
+    train = Passes()
+    g = random_genotype(space, torch.Generator().manual_seed(0))
+    train_briefly(g, train, [(torch.randn(1, 3, 32, 32), torch.zeros(1, 32, 32, dtype=torch.long))], steps=5)
+    assert train.passes == 3 and len(train.seen) == 5
