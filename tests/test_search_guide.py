@@ -84,7 +84,7 @@ def test_one_distribution_for_forward_and_latency(space, table, relaxation, tau)
         assert (arch_w - torch.softmax(before / tau, -1)).abs().max() > 1e-2
 
 
-def test_alpha_prime_reaches_forward_latency_and_derivation(space, table):
+def test_alpha_prime_reaches_forward_latency_and_derivation(space, table, monkeypatch):
     s = _searcher(space, table, guide=ShiftGuide(space), tau_start=0.5, tau_end=0.5)
     shift = s.guide.shift
     alpha0 = s.net.alpha.detach().clone()
@@ -99,6 +99,13 @@ def test_alpha_prime_reaches_forward_latency_and_derivation(space, table):
     # derivation reads softmax(alpha'/tau); with the shift dominating it differs from alpha's genotype
     assert s.derive(tau=0.5) == derive(space, ap / 0.5, graph=s.graph)
     assert s.derive(tau=0.5) != derive(space, s.net.alpha.detach(), graph=s.graph)
+    # ... and exactly alpha'/tau reaches the DARTS rule
+    import gasgnn.search
+
+    got = []
+    monkeypatch.setattr(gasgnn.search, "derive", lambda sp, a, graph=None: got.append(a) or derive(sp, a, graph=graph))
+    s.derive(tau=0.5)
+    torch.testing.assert_close(got[0], ap / 0.5)
 
 
 def test_guide_and_alpha_train_only_in_architecture_epochs(space, table, tmp_path):
