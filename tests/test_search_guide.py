@@ -167,3 +167,13 @@ def test_adaptive_latency_weight_in_metrics_and_resume(space, table, tmp_path):
     assert resumed.latency_weight == pytest.approx(0.4)
     with pytest.raises(ValueError, match="adaptive_fps"):
         SearchConfig(adaptive_fps=(30.0, 10.0))
+
+
+def test_metrics_chart_draws_guide_diagnostics(tmp_path):
+    from gasgnn.viz import draw_metrics
+
+    m = {"epoch": [1, 2, 3], "alpha_entropy": [2.07, 2.06, 2.0], "guide_attention_entropy": [0.9, 0.5, 0.2],
+         "guide_update_ratio": [0.1, 0.3, 0.5]}
+    fig = draw_metrics(m, tmp_path / "m.png")
+    guide = [ax for ax in fig.axes if ax.get_title() == "guide diagnostics"]
+    assert len(guide) == 1 and len(guide[0].lines) == 2
