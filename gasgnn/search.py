@@ -64,7 +64,7 @@ class SearchConfig:
             because at alpha's 1e-3 initial scale their gradients are far smaller than any decay
             (docs/ggm.md). (default: :obj:`0.0`)
         grad_clip (float): Max gradient norm of the weights. (default: :obj:`5.0`)
-        guide (str): Guidance module: ``'gcn_sim'``, ``'gat'``, ``'fc'``, ``'none'``, ... or
+        guide (str): Guidance module: ``'gcn_sim'``, ``'gcn_sim_raw'``, ``'gat'``, ``'fc'``, ``'none'``, ... or
             ``'package.module:ClassName'``. (default: :obj:`"gcn_sim"`)
         guide_kwargs (dict): Passed to :func:`gasgnn.ggm.build_guide`. (default: :obj:`{}`)
         latency_weight (float): lambda of the latency term; with ``adaptive_fps`` its initial value.
