@@ -4,10 +4,14 @@ The loss is E_softmax(alpha')[C] for a fixed random per-slot op cost C: a stand-
 that any attention pattern can serve. Prints the mean normalised attention entropy at steps 0, 100, 300,
 600, 1000 and the last, the loss and the norm of phi. Usage: python benchmarks/ggm_attention.py [steps]
 """
-import torch, sys
+import sys
+
+import torch
+
 from gasgnn import SearchSpace
 from gasgnn.ggm import build_guide
-from gasgnn.search_guidance import attention_entropy, arch_param_groups
+from gasgnn.search_guidance import arch_param_groups, attention_entropy
+
 torch.set_num_threads(1)
 space = SearchSpace(num_cells=8, channels=8, input_size=(96, 128))
 N, K = space.num_arch_nodes, space.num_ops
@@ -35,8 +39,11 @@ for label, name, kw, gwd in variants:
     for t in range(steps):
         ap = g(alpha, None)
         loss = (torch.softmax(ap, -1) * C).sum() / N
-        opt.zero_grad(); loss.backward(); opt.step()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
         if t in marks:
-            ents.append(attention_entropy(g.attention(), N)); losses.append(float(loss))
+            ents.append(attention_entropy(g.attention(), N))
+            losses.append(float(loss))
     print(f"{label:30s} H: " + " ".join(f"{e:.4f}" for e in ents) + f" | loss {losses[0]:.4f}->{losses[-1]:.4f}"
           f" | |phi| {phi0:.3f}->{float(g.convs[0].phi.weight.norm()):.3f}", flush=True)

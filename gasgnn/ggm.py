@@ -274,7 +274,7 @@ class GraphGuidedModule(Guide):
         return h.reshape_as(alpha)
 
     def similarity_features(self, alpha: Tensor) -> Tensor:
-        """The input of :math:`\phi, \phi'`: alpha as :attr:`sim_input` says, then the slot attributes.
+        r"""The input of :math:`\phi, \phi'`: alpha as :attr:`sim_input` says, then the slot attributes.
 
         ``'cell_norm'`` standardises each cell's ``E*K`` block of alpha (zero mean, unit variance), so
         the score sees the *pattern* of a cell's preferences whatever alpha's scale. It is a constant for
