@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", type=int, default=8, help="op channels of the first cells")
     p.add_argument("--images", type=int, default=64, help="generated training images")
     p.add_argument("--search-epochs", type=int, default=10)
+    p.add_argument("--warmup-epochs", type=int, default=2, help="search epochs with alpha frozen")
+    p.add_argument("--arch-lr", type=float, default=2e-2,
+                   help="Adam learning rate of alpha and the guide: the demo has ~8 architecture steps per epoch, "
+                        "so it needs a larger rate than a full search to move alpha visibly")
     p.add_argument("--train-iters", type=int, default=800, help="training iterations of the derived network")
     p.add_argument("--head", default="aspp", choices=["aspp", "ppm"])
     p.add_argument("--seed", type=int, default=0)
@@ -86,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
         f"in {time.perf_counter() - t:.0f} s -> {out / 'latency_table.json'}")
 
     # 3. Search (resumes from the run's checkpoint if the demo was interrupted).
-    cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=max(1, args.search_epochs // 3), batch_size=bs,
-                       guide=args.guide, latency_weight=args.latency_weight, a_lr=3e-3, seed=args.seed,
-                       head=args.head)
+    cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=min(args.warmup_epochs, args.search_epochs - 1),
+                       batch_size=bs, guide=args.guide, latency_weight=args.latency_weight, a_lr=args.arch_lr,
+                       seed=args.seed, head=args.head)
     searcher = Searcher(space, cfg, wl, al, vl, table=table, run_dir=out / "search",
                         device=args.device, ignore_index=train_set.ignore_index, progress=not args.json,
                         extra_config={"data": {"name": "synthetic", "num_images": args.images, "size": list(size)}})

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "resolution the latency table and the ArchGraph are laid out for, so a search can "
                         "train at reduced resolution while optimising latency at the deployment one")
     g.add_argument("--guide", default=d.guide,
-                   help="guidance module: gcn_sim, gcn, gat, gatv2, sage, gin, transformer, fc, none, "
+                   help="guidance module: gcn_sim, gcn_sim_raw, gcn, gat, gatv2, sage, gin, transformer, fc, none, "
                         "or package.module:ClassName")
     g.add_argument("--latency-table", type=Path, default=None,
                    help="latency table JSON; missing entries are measured (default: measure one for this "
@@ -53,6 +53,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--latency-form", choices=["linear", "log", "target"], default=d.latency_form)
     g.add_argument("--target-ms", type=float, default=None, help="latency target (target form, random search)")
     g.add_argument("--target-fps", type=float, default=None, help="FPS target (target form)")
+    g.add_argument("--latency-fps-window", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="adapt the latency weight (FasterSeg-style): after each architecture epoch multiply it by "
+                        "--latency-weight-factor when the expected FPS is below LO, divide it when above HI; "
+                        "--latency-weight is the initial value")
+    g.add_argument("--latency-ms-window", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="the same window as a latency range in ms (LO HI ms = 1000/HI .. 1000/LO FPS)")
+    g.add_argument("--latency-weight-factor", type=float, default=d.adaptive_factor,
+                   help="multiplicative step of the adaptive latency weight")
+    g.add_argument("--guide-weight-decay", type=float, default=d.guide_weight_decay,
+                   help="weight decay of the guide's parameters (alpha keeps its own)")
     g.add_argument("--epochs", type=int, default=d.epochs)
     g.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="epochs with alpha frozen")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step on each half (per process)")
@@ -103,6 +113,14 @@ def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     main = dist.is_main()  # only rank 0 measures, writes and prints
     space = space_from_args(args)
+    if args.latency_fps_window and args.latency_ms_window:
+        raise ValueError("give --latency-fps-window or --latency-ms-window, not both")
+    window = args.latency_fps_window
+    if args.latency_ms_window:
+        lo_ms, hi_ms = sorted(args.latency_ms_window)
+        if lo_ms <= 0:
+            raise ValueError(f"--latency-ms-window: must be > 0 ms, got {args.latency_ms_window}")
+        window = [1000.0 / hi_ms, 1000.0 / lo_ms]
     cfg = SearchConfig(
         epochs=args.epochs, warmup_epochs=min(args.warmup_epochs, args.epochs), batch_size=args.batch_size,
         steps_per_epoch=args.steps_per_epoch, w_lr=args.w_lr, a_lr=args.a_lr, guide=args.guide,
@@ -113,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
                 "shared_relu": args.shared_relu},
         sync_bn=args.sync_bn, check_sync_every=args.check_sync_every,
         supernet_impl=args.supernet_impl, cuda_graphs=args.cuda_graphs,
+        adaptive_fps=tuple(window) if window else None, adaptive_factor=args.latency_weight_factor,
+        guide_weight_decay=args.guide_weight_decay,
     )
     if not args.random:
         from gasgnn.ggm import build_guide

@@ -18,6 +18,7 @@ from gasgnn.ggm.guides import (
     NoGuide,
     build_guide,
     register_guide,
+    slot_attributes,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "NoGuide",
     "build_guide",
     "register_guide",
+    "slot_attributes",
 ]

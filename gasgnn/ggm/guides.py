@@ -27,6 +27,7 @@ from torch_geometric.nn.resolver import activation_resolver
 from gasgnn.ggm.convs import (
     CONVS,
     GuideError,
+    SimilarityGCNConv,
     build_conv,
     conv_name,
     conv_output,
@@ -34,10 +35,24 @@ from gasgnn.ggm.convs import (
 )
 from gasgnn.space import BUILDERS, SearchSpace, build_edge_index
 
-__all__ = ["CELL_BUILDER", "FCGuide", "GUIDES", "Guide", "GraphGuidedModule", "NoGuide", "build_guide", "register_guide"]
+__all__ = ["CELL_BUILDER", "FCGuide", "GUIDES", "Guide", "GraphGuidedModule", "NoGuide", "build_guide", "register_guide",
+           "slot_attributes"]
 
 #: The cell-level relation of :class:`GraphGuidedModule`: one node per cell, edges ``k-1 -> k``.
 CELL_BUILDER = "cells"
+
+#: What feeds the similarity of :class:`SimilarityGCNConv` (see :meth:`GraphGuidedModule.similarity_features`).
+SIM_INPUTS = ("cell_norm", "log_softmax", "raw")
+
+
+def slot_attributes(space: SearchSpace) -> Tensor:
+    """Fixed features of every op slot ``[num_cells * E, (M + 1) + M + 2]``: one-hot source node,
+    one-hot destination node, stride 2, reduction cell (from :meth:`SearchSpace.arch_graph`)."""
+    g = space.arch_graph(torch.zeros(space.num_arch_nodes, space.num_ops))
+    m = space.num_nodes
+    src = torch.nn.functional.one_hot(g.src, m + 1)
+    dst = torch.nn.functional.one_hot(g.dst - 2, m)
+    return torch.cat([src, dst, (g.stride == 2).unsqueeze(1), g.reduction.unsqueeze(1)], dim=1).float()
 
 
 class Guide(nn.Module):
@@ -162,9 +177,13 @@ class GraphGuidedModule(Guide):
         learn_gamma: bool = False,
         act: str = "relu",
         builder_kwargs: dict[str, Any] | None = None,
+        sim_input: str = "cell_norm",
+        slot_features: bool = True,
         **conv_kwargs: Any,
     ) -> None:
         super().__init__(space, gamma=gamma, learn_gamma=learn_gamma)
+        if sim_input not in SIM_INPUTS:
+            raise GuideError(f"GraphGuidedModule.sim_input: one of {list(SIM_INPUTS)}, got {sim_input!r}")
         if not isinstance(num_layers, int) or num_layers < 1:
             raise GuideError(f"GraphGuidedModule.num_layers: must be a positive integer, got {num_layers!r}")
         if builder is not None and builder != CELL_BUILDER and builder not in BUILDERS:
@@ -186,6 +205,18 @@ class GraphGuidedModule(Guide):
         # In cell mode every node is a whole cell: its E rows of alpha, flattened.
         self.feat_channels = E * K if builder == CELL_BUILDER else K
         dims = [self.feat_channels] + [hidden_channels] * (num_layers - 1) + [self.feat_channels]
+        # Similarity features (only for SimilarityGCNConv): a scale-free view of alpha plus the fixed slot
+        # attributes, the same for every layer. Why: raw alpha at its 1e-3 initial scale gives scores of
+        # ~1e-6, i.e. uniform attention that weight decay keeps uniform (docs/ggm.md, "Making the
+        # similarity learn").
+        self.sim_input = sim_input
+        is_sim = conv == "gcn_sim" or (isinstance(conv, type) and issubclass(conv, SimilarityGCNConv))
+        self.slot_features = bool(slot_features) and is_sim and builder != CELL_BUILDER
+        slot = slot_attributes(space) if self.slot_features else torch.zeros(space.num_arch_nodes, 0)
+        self.register_buffer("slot_attr", slot, persistent=False)
+        self.uses_sim_x = is_sim and (sim_input != "raw" or self.slot_features)
+        if self.uses_sim_x:
+            conv_kwargs = {"sim_channels": self.feat_channels + slot.size(1), **conv_kwargs}
         self.convs = nn.ModuleList(
             build_conv(conv, dims[i], dims[i + 1], hidden_channels, **conv_kwargs) for i in range(num_layers)
         )
@@ -216,8 +247,12 @@ class GraphGuidedModule(Guide):
             edge_index = self.edge_index
         n = self.space.num_cells if self.builder == CELL_BUILDER else alpha.size(0)
         h = alpha.reshape(n, self.feat_channels)
+        sim_x = self.similarity_features(alpha) if self.uses_sim_x else None
         for i, conv in enumerate(self.convs):
-            h = conv_output(conv, h, edge_index)
+            if sim_x is not None:
+                h = conv(h, edge_index, sim_x=sim_x)
+            else:
+                h = conv_output(conv, h, edge_index)
             if i < self.num_layers - 1:
                 h = self.act(h)
         if tuple(h.shape) != (n, self.feat_channels):
@@ -227,9 +262,43 @@ class GraphGuidedModule(Guide):
             )
         return h.reshape_as(alpha)
 
+    def similarity_features(self, alpha: Tensor) -> Tensor:
+        r"""The input of :math:`\phi, \phi'`: alpha as :attr:`sim_input` says, then the slot attributes.
+
+        ``'cell_norm'`` standardises each cell's ``E*K`` block of alpha (zero mean, unit variance), so
+        the score sees the *pattern* of a cell's preferences whatever alpha's scale. It is a constant for
+        autograd (stop-gradient): the gradient reaching alpha through a standardisation scales as
+        1/std(alpha), about 1e3 at initialisation, and Adam would follow it instead of the search loss;
+        phi and phi' still learn, and alpha still gets the gradient of the messages ``A alpha W``.
+        ``'log_softmax'`` uses log-softmax of each row, ``'raw'`` alpha itself (both differentiable).
+
+        Args:
+            alpha (Tensor): ``[num_cells * E, K]``.
+
+        Returns:
+            Tensor: ``[nodes, F + A]`` with ``A`` the slot attributes (0 without them).
+        """
+        L = self.space.num_cells
+        if self.sim_input == "cell_norm":
+            cells = alpha.detach().reshape(L, -1)
+            std, mean = torch.std_mean(cells, dim=1, keepdim=True)
+            s = ((cells - mean) / (std + 1e-12)).reshape(-1, self.feat_channels)
+        elif self.sim_input == "log_softmax":
+            s = torch.log_softmax(alpha, dim=-1).reshape(-1, self.feat_channels)
+        else:
+            s = alpha.reshape(-1, self.feat_channels)
+        if self.slot_attr.size(1):
+            s = torch.cat([s, self.slot_attr.to(s.dtype)], dim=-1)
+        return s
+
+    def attention(self) -> list[tuple[Tensor, Tensor]]:
+        """``(edge_index, A)`` of every attention layer in the last forward (empty without attention)."""
+        return [c.last_attention for c in self.convs if getattr(c, "last_attention", None) is not None]
+
     def extra_repr(self) -> str:
+        sim = f", sim_input={self.sim_input!r}, slot_features={self.slot_features}" if self.uses_sim_x else ""
         return (
-            f"conv={self.conv_spec!r}, builder={self.builder!r}, num_layers={self.num_layers}, "
+            f"conv={self.conv_spec!r}, builder={self.builder!r}, num_layers={self.num_layers}{sim}, "
             f"{super().extra_repr()}"
         )
 
@@ -348,6 +417,16 @@ def _conv_guide(conv: str) -> GuideFactory:
 
 for _name in CONVS:
     register_guide(_name)(_conv_guide(_name))
+
+
+@register_guide("gcn_sim_raw")
+def _gcn_sim_raw(space: SearchSpace, **kwargs: Any) -> nn.Module:
+    """GraphGuidedModule(space, conv='gcn_sim') on raw alpha, without slot attributes: the guide before
+    issue 16 (with ``SearchConfig(guide_weight_decay=1e-3)`` also its optimisation), kept for comparisons."""
+    kwargs = {"sim_input": "raw", "slot_features": False, **kwargs}
+    return GraphGuidedModule(space, conv="gcn_sim", **kwargs)
+
+
 register_guide("fc")(FCGuide)
 register_guide("none")(NoGuide)
 

@@ -1,5 +1,8 @@
 """The search: configuration, the bi-level Searcher, random search, run directories."""
 
+from gasgnn.search.config import (
+    SearchConfig,
+)
 from gasgnn.search.rundir import (
     SUMMARY_FILE,
     Run,
@@ -8,10 +11,16 @@ from gasgnn.search.rundir import (
     read_summary,
     write_summary,
 )
+from gasgnn.search.guidance import (
+    adaptive_weight,
+    attention_entropy,
+    arch_param_groups,
+    guide_diagnostics,
+    relaxed_logits,
+)
 from gasgnn.search.searcher import (
     METRIC_FIELDS,
     SearchDivergedError,
-    SearchConfig,
     alpha_entropy,
     Searcher,
 )
@@ -23,15 +32,20 @@ from gasgnn.search.random import (
 )
 
 __all__ = [
+    "SearchConfig",
     "SUMMARY_FILE",
     "Run",
     "load_run",
     "read_metrics",
     "read_summary",
     "write_summary",
+    "adaptive_weight",
+    "attention_entropy",
+    "arch_param_groups",
+    "guide_diagnostics",
+    "relaxed_logits",
     "METRIC_FIELDS",
     "SearchDivergedError",
-    "SearchConfig",
     "alpha_entropy",
     "Searcher",
     "RandomSearchResult",

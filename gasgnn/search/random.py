@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,8 @@ def train_briefly(
 
     Args:
         genotype (Genotype): The network to train (``genotype.space`` gives classes and stem).
-        train_batches (iterable): Batches ``(images, masks)``; cycled if shorter than ``steps``.
+        train_batches (iterable): Batches ``(images, masks)``, re-iterated (a shuffling DataLoader
+            reshuffles and re-augments) when shorter than ``steps``.
         val_batches (iterable): Batches for the mIoU.
         steps (int): Training steps.
         lr (float, optional): SGD learning rate, polynomially decayed. (default: :obj:`0.02`)
@@ -65,7 +66,7 @@ def train_briefly(
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=max(steps, 1), power=0.9)
     net.train()
-    for x, y in itertools.islice(itertools.cycle(train_batches), steps):
+    for x, y in itertools.islice(_passes(train_batches), steps):
         x, y = x.to(device), y.to(device)
         loss = F.cross_entropy(net(x), y, ignore_index=ignore_index)
         opt.zero_grad(set_to_none=True)
@@ -79,6 +80,18 @@ def train_briefly(
         for x, y in val_batches:
             cm.update(net(x.to(device)).argmax(1), y.to(device))
     return float(cm.compute()["miou"])
+
+
+def _passes(batches: Iterable) -> Iterator:
+    """Endless batches: a new pass over ``batches`` each time one ends. Unlike ``itertools.cycle``, which
+    replays the saved first pass, a DataLoader draws a new order and new augmentations every pass."""
+    while True:
+        empty = True
+        for b in batches:
+            empty = False
+            yield b
+        if empty:
+            return
 
 
 def sample_under_target(

@@ -3,7 +3,7 @@
 One step updates alpha and the guidance module on the architecture half of the training set (loss =
 cross-entropy + lambda * latency term, both computed from alpha' = guide(alpha, ArchGraph)), then the
 network weights on the weights half. alpha' is what the supernet, the latency term and the derivation
-use alike.
+use alike, under one relaxed distribution per step (softmax(alpha'/tau) or one Gumbel sample).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,121 +30,21 @@ from gasgnn.ggm import build_guide
 from gasgnn.genotype import Genotype
 from gasgnn.latency import LatencyTable, latency_loss
 from gasgnn.metrics import ConfusionMatrix
+from gasgnn.search.guidance import adaptive_weight, arch_param_groups, guide_diagnostics, relaxed_logits
 from gasgnn.space import SearchSpace
 from gasgnn.models import Supernet
+from gasgnn.search.config import SearchConfig
 from gasgnn.search.rundir import write_summary
 from gasgnn.utils import atomic_torch_save, atomic_write_text, rng_state, seed_everything, set_rng_state, write_json
 
 METRIC_FIELDS = [
     "epoch", "train_loss", "val_loss", "val_miou", "expected_latency_ms", "expected_fps", "alpha_entropy",
-    "latency_weight", "tau", "seconds", "genotype_changes",
+    "latency_weight", "tau", "seconds", "genotype_changes", "guide_attention_entropy", "guide_update_ratio",
 ]
 
 
 class SearchDivergedError(RuntimeError):
     """The loss became NaN or inf; the last good checkpoint is kept."""
-
-
-@dataclass
-class SearchConfig:
-    """Settings of a search run (all reachable from ``gasgnn search``).
-
-    Args:
-        epochs (int): Search epochs. (default: :obj:`20`)
-        warmup_epochs (int): Epochs that train only the weights, with alpha frozen. (default: :obj:`5`)
-        batch_size (int): Images per step on each half. (default: :obj:`2`)
-        steps_per_epoch (int, optional): Cap on steps per epoch (:obj:`None`: the whole half).
-        w_lr (float): SGD learning rate of the weights, cosine-annealed to ``w_lr_min``. (default: :obj:`0.025`)
-        w_lr_min (float): (default: :obj:`0.001`)
-        w_momentum (float): (default: :obj:`0.9`)
-        w_weight_decay (float): (default: :obj:`3e-4`)
-        a_lr (float): Adam learning rate of alpha and the guidance module. (default: :obj:`3e-4`)
-        a_weight_decay (float): (default: :obj:`1e-3`)
-        grad_clip (float): Max gradient norm of the weights. (default: :obj:`5.0`)
-        guide (str): Guidance module: ``'gcn_sim'``, ``'gat'``, ``'fc'``, ``'none'``, ... or
-            ``'package.module:ClassName'``. (default: :obj:`"gcn_sim"`)
-        guide_kwargs (dict): Passed to :func:`gasgnn.ggm.build_guide`. (default: :obj:`{}`)
-        latency_weight (float): lambda of the latency term. (default: :obj:`0.01`)
-        latency_form (str): ``'linear'``, ``'log'`` or ``'target'``. (default: :obj:`"log"`)
-        target_ms (float, optional): Latency target for the ``'target'`` form.
-        target_fps (float, optional): FPS target for the ``'target'`` form.
-        relaxation (str): ``'softmax'`` or ``'gumbel'``. (default: :obj:`"softmax"`)
-        tau_start (float): Initial temperature (softmax(alpha'/tau)). (default: :obj:`1.0`)
-        tau_end (float): Final temperature (exponential schedule). (default: :obj:`1.0`)
-        amp (bool): Mixed precision (CUDA only): bf16 where the GPU supports it (no loss scaling), else
-            fp16 with gradient scalers. (default: :obj:`False`)
-        seed (int): Seed of everything. (default: :obj:`0`)
-        deterministic (bool): ``torch.use_deterministic_algorithms``. (default: :obj:`False`)
-        num_workers (int): Data loader workers. (default: :obj:`0`)
-        head (str): Head of the derived network (for the predicted latency). (default: :obj:`"aspp"`)
-        latency_without_none (bool): Take the expected latency over the non-``none`` ops only
-            (softmax renormalised without the ``none`` column). The derived network never contains
-            ``none``, so otherwise a strong latency weight drains the mass into ``none`` and leaves the
-            choice among real ops, hence the derived latency, to chance (docs/results.md shows it).
-            (default: :obj:`True`)
-        memory (dict): Supernet memory options (:class:`gasgnn.models.supernet.MemoryOptions` fields:
-            ``checkpoint``, ``partial_channels``, ``shared_relu``). (default: :obj:`{}`)
-        sync_bn (bool): Distributed runs: batch statistics over the global batch (synchronised batch
-            norm), so ``W`` ranks of ``batch_size`` images search as one process of ``W * batch_size``.
-            (default: :obj:`False`)
-        check_sync_every (int): Distributed runs: check every this many steps (and at every epoch end)
-            that all ranks hold identical architecture parameters; 0 checks at epoch ends only.
-            (default: :obj:`50`)
-        supernet_impl (str): ``'batched'`` (node-batched cells, :mod:`gasgnn.models.batched`) or
-            ``'per_edge'`` (:class:`gasgnn.supernet.SearchCell`); the same function. (default: :obj:`"batched"`)
-        cuda_graphs (bool): CUDA only: run the supernet through ``torch.compile(mode="reduce-overhead")``
-            (CUDA graphs; static shapes, so drop the last partial batch). (default: :obj:`False`)
-    """
-
-    epochs: int = 20
-    warmup_epochs: int = 5
-    batch_size: int = 2
-    steps_per_epoch: int | None = None
-    w_lr: float = 0.025
-    w_lr_min: float = 0.001
-    w_momentum: float = 0.9
-    w_weight_decay: float = 3e-4
-    a_lr: float = 3e-4
-    a_weight_decay: float = 1e-3
-    grad_clip: float = 5.0
-    guide: str = "gcn_sim"
-    guide_kwargs: dict = field(default_factory=dict)
-    latency_weight: float = 0.01
-    latency_form: str = "log"
-    target_ms: float | None = None
-    target_fps: float | None = None
-    relaxation: str = "softmax"
-    tau_start: float = 1.0
-    tau_end: float = 1.0
-    amp: bool = False
-    seed: int = 0
-    deterministic: bool = False
-    num_workers: int = 0
-    head: str = "aspp"
-    latency_without_none: bool = True
-    memory: dict = field(default_factory=dict)
-    sync_bn: bool = False
-    check_sync_every: int = 50
-    supernet_impl: str = "batched"
-    cuda_graphs: bool = False
-
-    def __post_init__(self) -> None:
-        if self.supernet_impl not in ("batched", "per_edge"):
-            raise ValueError(f"SearchConfig.supernet_impl: 'batched' or 'per_edge', got {self.supernet_impl!r}")
-        if self.epochs < 1:
-            raise ValueError(f"SearchConfig.epochs: must be >= 1, got {self.epochs}")
-        if not 0 <= self.warmup_epochs <= self.epochs:
-            raise ValueError(f"SearchConfig.warmup_epochs: must be in 0..epochs, got {self.warmup_epochs}")
-        if self.relaxation not in ("softmax", "gumbel"):
-            raise ValueError(f"SearchConfig.relaxation: 'softmax' or 'gumbel', got {self.relaxation!r}")
-        if self.latency_form not in ("linear", "log", "target"):
-            raise ValueError(f"SearchConfig.latency_form: 'linear', 'log' or 'target', got {self.latency_form!r}")
-        if self.latency_weight < 0:
-            raise ValueError(f"SearchConfig.latency_weight: must be >= 0, got {self.latency_weight}")
-        if self.tau_start <= 0 or self.tau_end <= 0:
-            raise ValueError("SearchConfig.tau_start/tau_end: must be > 0")
-        if self.check_sync_every < 0:
-            raise ValueError(f"SearchConfig.check_sync_every: must be >= 0, got {self.check_sync_every}")
 
 
 def alpha_entropy(alpha: Tensor) -> float:
@@ -245,8 +145,10 @@ class Searcher:
         self.w_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, config.epochs, eta_min=config.w_lr_min)
         self.w_params = list(self.net.weight_parameters())
         self.a_params = list(self.net.arch_parameters()) + [p for p in self.guide.parameters() if p.requires_grad]
-        self.a_opt = torch.optim.Adam(self.a_params, lr=config.a_lr, betas=(0.5, 0.999),
-                                      weight_decay=config.a_weight_decay)
+        self.a_opt = torch.optim.Adam(
+            arch_param_groups(list(self.net.arch_parameters()), self.guide, config.a_weight_decay,
+                              config.guide_weight_decay), lr=config.a_lr, betas=(0.5, 0.999))
+        self.adaptive = adaptive_weight(config.adaptive_fps, config.latency_weight, config.adaptive_factor)
         self.use_amp = config.amp and self.device.type == "cuda"
         self.run_net = _fast_net(self.net, config, self.device)
         # bf16 needs no loss scaling (and so no host sync in the scaler); fp16 does.
@@ -273,21 +175,31 @@ class Searcher:
         """alpha' = guide(alpha, ArchGraph)."""
         return self.guide(self.net.alpha, self.graph)
 
+    def relaxed_logits(self, alpha_p: Tensor, tau: float) -> Tensor:
+        """This step's logits: alpha'/tau, or (alpha' + Gumbel noise)/tau (one sample)."""
+        return relaxed_logits(alpha_p, tau, self.cfg.relaxation)
+
     def op_weights(self, alpha_p: Tensor, tau: float) -> Tensor:
         """The relaxation: softmax(alpha'/tau) or a Gumbel-softmax sample."""
-        if self.cfg.relaxation == "gumbel":
-            return F.gumbel_softmax(alpha_p, tau=tau, hard=False, dim=-1)
-        return torch.softmax(alpha_p / tau, dim=-1)
+        return torch.softmax(self.relaxed_logits(alpha_p, tau), dim=-1)
 
-    def latency_term(self, alpha_p: Tensor) -> tuple[Tensor, Tensor]:
-        """(weighted latency loss, expected latency in ms) for alpha'."""
+    @property
+    def latency_weight(self) -> float:
+        """The current lambda (adapted when ``adaptive_fps`` is set)."""
+        return self.adaptive.weight if self.adaptive is not None else self.cfg.latency_weight
+
+    def latency_term(self, logits: Tensor) -> tuple[Tensor, Tensor]:
+        """(weighted latency loss, expected latency in ms) under the op weights ``softmax(logits)``.
+
+        Pass the step's :meth:`relaxed_logits`, so the latency and the forward use one distribution.
+        """
         if self.lut is None:
-            z = alpha_p.new_zeros(())
+            z = logits.new_zeros(())
             return z, z
-        total, _ = self.lut(alpha_p)
+        total, _ = self.lut(logits)
         loss = latency_loss(total, form=self.cfg.latency_form, target_ms=self.cfg.target_ms,
                             target_fps=self.cfg.target_fps)
-        return self.cfg.latency_weight * loss, total
+        return self.latency_weight * loss, total
 
     def _ce(self, logits: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(logits.float(), y, ignore_index=self.ignore_index)
@@ -321,9 +233,10 @@ class Searcher:
             # Lean: with the weights frozen, autograd neither computes their gradients nor keeps
             # activations only they need; backward(inputs=...) reaches alpha and the guide alone.
             with _frozen(self.w_params), torch.autocast(self.device.type, self.amp_dtype, enabled=self.use_amp):
-                alpha_p = self.alpha_prime()
-                logits = self.run_net(xa, weights=self.op_weights(alpha_p, tau))
-            lat_loss, _ = self.latency_term(alpha_p.float())
+                # One relaxed distribution for the forward and the latency term (one Gumbel sample).
+                rl = self.relaxed_logits(self.alpha_prime(), tau)
+                logits = self.run_net(xa, weights=torch.softmax(rl, dim=-1))
+            lat_loss, _ = self.latency_term(rl.float())
             loss_a = self._ce(logits, ya) + lat_loss
             self._check(loss_a, "architecture loss")  # the step's one host read of this loss
             self.a_scaler.scale(loss_a).backward(inputs=self.a_params)
@@ -351,13 +264,13 @@ class Searcher:
         return value
 
     @torch.no_grad()
-    def evaluate(self, loader: Iterable, alpha_p: Tensor | None = None) -> tuple[float, float]:
-        """(loss, mIoU) of the supernet under softmax(alpha') on ``loader``."""
+    def evaluate(self, loader: Iterable, alpha_p: Tensor | None = None, tau: float = 1.0) -> tuple[float, float]:
+        """(loss, mIoU) of the supernet under softmax(alpha'/tau) on ``loader`` (no Gumbel noise)."""
         self.net.eval()
         # Distributed: the counts live on this rank's device (NCCL reduces GPU tensors only).
         cm = ConfusionMatrix(self.space.num_classes, ignore_index=self.ignore_index,
                              device=self.device if dist.is_distributed() else None)
-        w = torch.softmax(self.alpha_prime() if alpha_p is None else alpha_p, dim=-1)
+        w = torch.softmax((self.alpha_prime() if alpha_p is None else alpha_p) / tau, dim=-1)
         tot, n = 0.0, 0
         for i, (x, y) in enumerate(loader):
             if self.cfg.steps_per_epoch is not None and i >= self.cfg.steps_per_epoch:
@@ -411,17 +324,17 @@ class Searcher:
             self.w_sched.step()
             self.epoch = epoch + 1
             self._end_epoch(epoch, float(np.mean(losses)) if losses else float("nan"), tau, time.perf_counter() - t0)
-        genotype = self.derive()
+        genotype = self.derive(tau=self.tau(max(self.epoch - 1, 0)))
         if self.run_dir is not None and dist.is_main():
             self._write_summary(genotype)
         dist.barrier()
         return genotype
 
-    def derive(self, alpha_p: Tensor | None = None) -> Genotype:
-        """The genotype derived from alpha' (the current one when :obj:`None`)."""
+    def derive(self, alpha_p: Tensor | None = None, tau: float = 1.0) -> Genotype:
+        """The genotype derived from softmax(alpha'/tau) (alpha' the current one when :obj:`None`)."""
         with torch.no_grad():
             alpha_p = self.alpha_prime() if alpha_p is None else alpha_p
-            return derive(self.space, alpha_p.cpu(), graph=self.graph.cpu())
+            return derive(self.space, (alpha_p / tau).cpu(), graph=self.graph.cpu())
 
     def _end_epoch(self, epoch: int, train_loss: float, tau: float, seconds: float) -> None:
         if dist.is_distributed():
@@ -429,9 +342,11 @@ class Searcher:
             dist.broadcast_module(self.net, buffers_only=True)  # rank 0's BN statistics: one model to evaluate
         with torch.no_grad():
             alpha_p = self.alpha_prime().float()
-            _, lat = self.latency_term(alpha_p)
-        val_loss, miou = self.evaluate(self.val_loader(epoch), alpha_p)
-        genotype = self.derive(alpha_p)
+            diag = guide_diagnostics(self.guide, self.net.alpha, alpha_p)  # reads this forward's attention
+            # The epoch's distribution without noise: softmax(alpha'/tau) (docs/search.md).
+            _, lat = self.latency_term(alpha_p / tau)
+        val_loss, miou = self.evaluate(self.val_loader(epoch), alpha_p, tau)
+        genotype = self.derive(alpha_p, tau)
         changes = (
             sum(a != b for a, b in zip(genotype.cells, self.last_genotype.cells)) if self.last_genotype else 0
         )
@@ -440,16 +355,20 @@ class Searcher:
         row = {
             "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_miou": miou,
             "expected_latency_ms": lat_ms, "expected_fps": 1000.0 / lat_ms if lat_ms > 0 else float("nan"),
-            "alpha_entropy": alpha_entropy(alpha_p), "latency_weight": self.cfg.latency_weight, "tau": tau,
-            "seconds": seconds, "genotype_changes": changes,
+            "alpha_entropy": alpha_entropy(alpha_p), "latency_weight": self.latency_weight, "tau": tau,
+            "seconds": seconds, "genotype_changes": changes, **diag,
         }
+        if self.adaptive is not None and epoch >= self.cfg.warmup_epochs and self.table is not None:
+            self.adaptive.step(lat_ms)  # lambda for the next epoch; the row keeps the one this epoch used
         self.rows.append(row)
         self.alpha_history.append(alpha_p.detach().cpu().clone())
         if self.progress:
             tqdm.write(
                 f"epoch {epoch + 1}/{self.cfg.epochs}: train loss {train_loss:.3f}, val mIoU {100 * miou:.1f}%, "
                 f"expected latency {lat_ms:.2f} ms, alpha entropy {row['alpha_entropy']:.3f}, "
-                f"{changes} cells changed, {seconds:.0f} s"
+                f"attention entropy {diag['guide_attention_entropy']:.3f}, guide update "
+                f"{diag['guide_update_ratio']:.3f}, lambda {row['latency_weight']:.3g}, {changes} cells changed, "
+                f"{seconds:.0f} s"
             )
         if self.run_dir is not None and dist.is_main():
             genotype.save(self.run_dir / "genotype.json")
@@ -468,6 +387,7 @@ class Searcher:
             "w_opt": self.w_opt.state_dict(),
             "w_sched": self.w_sched.state_dict(),
             "a_opt": self.a_opt.state_dict(),
+            "adaptive": self.adaptive.state_dict() if self.adaptive is not None else None,
             "a_scaler": self.a_scaler.state_dict(),
             "w_scaler": self.w_scaler.state_dict(),
             "rng": rng_state(),
@@ -487,6 +407,8 @@ class Searcher:
         self.w_opt.load_state_dict(st["w_opt"])
         self.w_sched.load_state_dict(st["w_sched"])
         self.a_opt.load_state_dict(st["a_opt"])
+        if self.adaptive is not None and st.get("adaptive"):
+            self.adaptive.load_state_dict(st["adaptive"])
         self.a_scaler.load_state_dict(st["a_scaler"])
         self.w_scaler.load_state_dict(st["w_scaler"])
         set_rng_state(st["rng"])

@@ -174,7 +174,8 @@ def draw_cell_latency(per_cell_ms: Sequence[float] | Tensor, path: str | os.Path
 
 def draw_metrics(metrics: Mapping[str, Sequence[float | None]], path: str | os.PathLike | None = None,
                  dpi: float = 100) -> Figure:
-    """Training curves of a search from ``metrics.csv`` columns (loss, mIoU, expected latency, entropy).
+    """Training curves of a search from ``metrics.csv`` columns (loss, mIoU, expected latency, entropy,
+    the guide's attention entropy and update ratio).
 
     Args:
         metrics (dict): Column name -> values per epoch; needs ``epoch``; others are drawn when present.
@@ -187,7 +188,8 @@ def draw_metrics(metrics: Mapping[str, Sequence[float | None]], path: str | os.P
     if "epoch" not in metrics:
         raise ValueError(f"draw_metrics: no 'epoch' column (columns: {sorted(metrics)})")
     panels = [(("train_loss", "val_loss"), "loss"), (("val_miou",), "val mIoU"),
-              (("expected_latency_ms",), "expected latency (ms)"), (("alpha_entropy",), "alpha entropy")]
+              (("expected_latency_ms",), "expected latency (ms)"), (("alpha_entropy",), "alpha entropy"),
+              (("guide_attention_entropy", "guide_update_ratio"), "guide diagnostics")]
     panels = [(cols, lab) for cols, lab in panels if any(c in metrics for c in cols)]
     if not panels:
         raise ValueError(f"draw_metrics: none of the known columns present (columns: {sorted(metrics)})")

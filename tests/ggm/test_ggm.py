@@ -96,7 +96,7 @@ def test_gamma_zero_is_identity(tiny_space):
 
 
 def test_gradients_reach_alpha_and_parameters(tiny_space):
-    alpha = nn.Parameter(tiny_space.init_alpha(scale=1.0))
+    alpha = nn.Parameter(tiny_space.init_alpha())
     g = GraphGuidedModule(tiny_space)
     out = g(alpha, tiny_space.arch_graph(alpha))
     E = tiny_space.edges_per_cell
@@ -137,7 +137,7 @@ def test_builder_information_flow(tiny_space, builder, reaches):
     # One layer: perturbing cell 0 moves exactly the cells its relation sends messages to.
     E = tiny_space.edges_per_cell
     g = GraphGuidedModule(tiny_space, builder=builder).eval()
-    alpha = tiny_space.init_alpha(scale=1.0)
+    alpha = tiny_space.init_alpha()
     a2 = alpha.clone()
     a2[:E] += torch.randn(E, tiny_space.num_ops)
     diff = (g.guidance(a2, None) - g.guidance(alpha, None)).abs().view(tiny_space.num_cells, -1).sum(1)
@@ -147,7 +147,7 @@ def test_builder_information_flow(tiny_space, builder, reaches):
 def test_aligned_moves_only_the_same_slot(tiny_space):
     E = tiny_space.edges_per_cell
     g = GraphGuidedModule(tiny_space, builder="aligned")
-    alpha = tiny_space.init_alpha(scale=1.0)
+    alpha = tiny_space.init_alpha()
     a2 = alpha.clone()
     a2[2] += 1.0  # slot 2 of cell 0
     moved = (g.guidance(a2, None) - g.guidance(alpha, None)).abs().sum(1).nonzero().flatten().tolist()
@@ -155,7 +155,7 @@ def test_aligned_moves_only_the_same_slot(tiny_space):
 
 
 def test_builder_none_uses_graph_edge_index(tiny_space):
-    alpha = tiny_space.init_alpha(scale=1.0)
+    alpha = tiny_space.init_alpha()
     ref = GraphGuidedModule(tiny_space, builder="aligned")
     g = GraphGuidedModule(tiny_space, builder=None)
     g.load_state_dict(ref.state_dict())
@@ -165,7 +165,7 @@ def test_builder_none_uses_graph_edge_index(tiny_space):
 
 
 def test_state_dict_round_trip(tiny_space):
-    alpha = tiny_space.init_alpha(scale=1.0)
+    alpha = tiny_space.init_alpha()
     a = GraphGuidedModule(tiny_space, num_layers=2, hidden_channels=5, learn_gamma=True)
     assert a.convs[0].hidden_channels == 5 and a.convs[0].out_channels == 5
     b = GraphGuidedModule(tiny_space, num_layers=2, hidden_channels=5, learn_gamma=True)
@@ -177,7 +177,7 @@ def test_state_dict_round_trip(tiny_space):
 
 
 def test_multi_layer_and_conv_options(tiny_space):
-    alpha = nn.Parameter(tiny_space.init_alpha(scale=1.0))
+    alpha = nn.Parameter(tiny_space.init_alpha())
     g = GraphGuidedModule(tiny_space, conv="gat", num_layers=3, hidden_channels=6, heads=2, concat=True)
     assert [c.out_channels * c.heads for c in g.convs] == [6, 6, 8]
     out = g(alpha)
@@ -233,7 +233,7 @@ def test_fc_baseline(tiny_space):
     g = FCGuide(tiny_space, gamma=0.3)
     with torch.no_grad():  # the output bias starts at zero; give it a value to check it is applied
         g.mlp[-1].bias.normal_()
-    alpha = tiny_space.init_alpha(scale=1.0)
+    alpha = tiny_space.init_alpha()
     out = g(alpha)
     torch.testing.assert_close(out[:E], alpha[:E], rtol=0, atol=0)
     lin = g.mlp[0]
@@ -336,7 +336,7 @@ def test_guide_classes_from_an_outside_package(tiny_space, tmp_path, monkeypatch
 
 
 def test_instances_and_classes(tiny_space):
-    alpha = tiny_space.init_alpha(scale=1.0)
+    alpha = tiny_space.init_alpha()
     conv = MyConv(tiny_space.num_ops, tiny_space.num_ops)
     g = build_guide(conv, tiny_space)
     assert g.convs[0] is conv
@@ -370,3 +370,79 @@ def test_shape_errors(tiny_space):
         GraphGuidedModule(tiny_space, builder="cells", builder_kwargs={"k": 1})
     with pytest.raises(GuideError, match="unknown conv 'gcnn'"):
         GraphGuidedModule(tiny_space, conv="gcnn")
+
+
+# ------------------------------------------------------------------------------------------------
+# The similarity at the default init scale (issue 16)
+
+
+def test_similarity_gcn_sim_x_and_temperature_equal_dense_computation():
+    conv = SimilarityGCNConv(4, 3, hidden_channels=5, sim_channels=7, temperature=2.0)
+    X, S_in = torch.randn(4, 4), torch.randn(4, 7)
+    ei = torch.tensor([[0, 1, 2, 0], [3, 3, 3, 1]])
+    out, (_, att) = conv(X, ei, return_attention_weights=True, sim_x=S_in)
+    adj = torch.zeros(4, 4, dtype=torch.bool)
+    adj[ei[1], ei[0]] = True
+    S = conv.phi(S_in) @ conv.phi_prime(S_in).t() / 2.0
+    A = torch.nan_to_num(torch.softmax(S.masked_fill(~adj, float("-inf")), dim=1), nan=0.0)
+    torch.testing.assert_close(out, A @ X @ conv.lin.weight.t())
+    torch.testing.assert_close(att, A[ei[1], ei[0]])
+    assert torch.equal(conv.last_attention[1], att.detach())
+
+
+def _attention_entropy(g, alpha):
+    from gasgnn.search import attention_entropy
+
+    g(alpha)
+    return attention_entropy(g.attention(), alpha.size(0))
+
+
+def test_default_gcn_sim_attends_at_default_init(tiny_space):
+    # alpha at its default 1e-3 scale: the raw similarity is uniform to ~1e-6, the default is not, and
+    # phi gets a gradient on the scale of W's (the raw one: ~1e-6 of it).
+    torch.manual_seed(0)
+    alpha = nn.Parameter(tiny_space.init_alpha())
+    raw = build_guide("gcn_sim_raw", tiny_space)
+    assert not raw.uses_sim_x and raw.convs[0].phi.in_features == tiny_space.num_ops
+    assert _attention_entropy(raw, alpha) > 1 - 1e-5
+    g = build_guide("gcn_sim", tiny_space)
+    assert g.uses_sim_x and g.sim_input == "cell_norm" and g.slot_features
+    assert _attention_entropy(g, alpha) < 0.99
+
+    def grad_ratio(guide):
+        guide.zero_grad()
+        out = guide(alpha)
+        (out * torch.randn_like(out)).sum().backward()
+        c = guide.convs[0]
+        return float(c.phi.weight.grad.norm() / c.lin.weight.grad.norm())
+
+    assert grad_ratio(g) > 1e-2 and grad_ratio(raw) < 1e-4
+
+
+def test_cell_norm_similarity_is_scale_free_and_stops_gradient(tiny_space):
+    g = build_guide("gcn_sim", tiny_space, slot_features=False)
+    alpha = tiny_space.init_alpha()
+    s1, s2 = g.similarity_features(alpha), g.similarity_features(1000 * alpha)
+    torch.testing.assert_close(s1, s2)
+    # A stop-gradient: through a standardisation alpha's gradient would scale as 1/std (~1e3 here).
+    assert not g.similarity_features(nn.Parameter(alpha.clone())).requires_grad
+    g = build_guide("gcn_sim", tiny_space, sim_input="log_softmax")
+    assert g.similarity_features(nn.Parameter(alpha.clone())).requires_grad
+
+
+def test_slot_attributes_and_sim_inputs(tiny_space):
+    from gasgnn.ggm import slot_attributes
+
+    attr = slot_attributes(tiny_space)
+    m = tiny_space.num_nodes
+    assert attr.shape == (tiny_space.num_arch_nodes, (m + 1) + m + 2)
+    assert torch.equal(attr[:, : m + 1].sum(1), torch.ones(attr.size(0)))  # one source each
+    alpha = tiny_space.init_alpha()
+    for sim_input in ("cell_norm", "log_softmax", "raw"):
+        g = build_guide("gcn_sim", tiny_space, sim_input=sim_input)
+        assert g(alpha).shape == alpha.shape
+    with pytest.raises(GuideError, match="sim_input"):
+        build_guide("gcn_sim", tiny_space, sim_input="bad")
+    # cell mode has no slots: only the normalised alpha feeds the similarity
+    cells = build_guide("gcn_sim", tiny_space, builder="cells")
+    assert not cells.slot_features and cells(alpha).shape == alpha.shape

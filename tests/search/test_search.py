@@ -152,3 +152,43 @@ def test_latency_term_ignores_none(space, table):
     a.grad = None
     s.latency_term(a)[0].backward()
     assert a.grad[:, none].abs().sum() > 0
+
+
+def test_train_briefly_reshuffles_every_pass(space):
+    # itertools.cycle would replay the first pass; a DataLoader must be iterated again (new order and
+    # augmentations), so 5 steps on a 2-batch loader take 3 passes.
+    from gasgnn.genotype import random_genotype
+    from gasgnn.search import train_briefly
+
+    class Passes:
+        def __init__(self):
+            self.passes, self.seen = 0, []
+
+        def __iter__(self):
+            self.passes += 1
+            for _ in range(2):
+                x = torch.randn(1, 3, 32, 32)
+                self.seen.append(x)
+                yield x, torch.randint(0, 9, (1, 32, 32))
+
+    train = Passes()
+    g = random_genotype(space, torch.Generator().manual_seed(0))
+    train_briefly(g, train, [(torch.randn(1, 3, 32, 32), torch.zeros(1, 32, 32, dtype=torch.long))], steps=5)
+    assert train.passes == 3 and len(train.seen) == 5
+
+
+def test_search_command_adaptive_latency_window(space, table, tmp_path, capsys):
+    from gasgnn.cli import main
+
+    tpath = tmp_path / "table.json"
+    table.save(tpath)
+    argv = ["search", "--data", "synthetic", "--data-arg", "num_images=8", "--num-cells", "3", "--num-nodes", "2",
+            "--reduction-cells", "1", "--channels", "4", "--input-size", "32", "32", "--num-classes", "9",
+            "--epochs", "2", "--warmup-epochs", "1", "--steps-per-epoch", "1", "--latency-table", str(tpath),
+            "--out", str(tmp_path / "a"), "--no-figures", "--json", "--latency-ms-window", "20", "10"]
+    assert main(argv) == 0
+    cfg = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert cfg["search"]["adaptive_fps"] == [50.0, 100.0]  # 10-20 ms = 50-100 FPS
+    assert "adaptive" in torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    assert main(argv + ["--latency-fps-window", "1", "2"]) != 0  # both windows: an error
+    assert "not both" in capsys.readouterr().err
