@@ -3,7 +3,7 @@
 import os
 
 # Triton decides between compiling and interpreting when a kernel is decorated, so this must be set
-# before gasgnn.kernels._triton is first imported (the CI script exports it as well).
+# before gasgnn.kernels.triton_kernels is first imported (the CI script exports it as well).
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest  # noqa: E402
@@ -20,10 +20,10 @@ def triton_mod(monkeypatch):
     """The kernel module with a tiny block, so small tensors span several blocks and a ragged tail."""
     if not kernels.triton_available():
         pytest.skip("Triton >= 3.2 is not installed")
-    from gasgnn.kernels import _triton
+    from gasgnn.kernels import triton_kernels as _triton
 
     if not _triton.INTERPRETED and not torch.cuda.is_available():
-        pytest.skip("gasgnn.kernels._triton was imported without TRITON_INTERPRET=1 and there is no GPU")
+        pytest.skip("gasgnn.kernels.triton_kernels was imported without TRITON_INTERPRET=1 and there is no GPU")
     monkeypatch.setattr(_triton, "BLOCK", 16)
     return _triton
 
@@ -169,7 +169,7 @@ def test_env_var_and_set_backend(monkeypatch):
 
 
 def test_forced_triton_without_triton_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(kernels, "triton_available", lambda: False)
+    monkeypatch.setattr(kernels.dispatch, "triton_available", lambda: False)
     with use_backend("triton"), pytest.raises(RuntimeError, match="Triton >= 3.2 is not installed"):
         mixed_sum([torch.zeros(3)], torch.ones(1))
 
