@@ -102,6 +102,7 @@ def test_nan_stops_and_keeps_checkpoint(space, table, tmp_path):
     ck = (tmp_path / "nan" / "checkpoint.pt").read_bytes()
     s2 = _searcher(space, table, tmp_path / "nan")
     s2.cfg.epochs = 3
+    s2.allow_changes = True  # one more epoch than the checkpoint's run: a recorded change
     s2.load_checkpoint()
     with torch.no_grad():
         s2.net.alpha.fill_(float("nan"))
