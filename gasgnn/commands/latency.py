@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from gasgnn.commands._common import add_space_args, emit_json, space_from_args
+from gasgnn.commands._config import add_job_args
 
 
 def _sizes(values: list[int] | None, p: argparse.ArgumentParser) -> list[tuple[int, int]] | None:
@@ -52,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--warmup", type=int, default=None, help="untimed calls per entry (default: 10)")
     m.add_argument("--out", type=Path, default=Path("latency.json"), help="table file (default: %(default)s)")
     m.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_job_args(m)
     m.set_defaults(func=run_measure, _parser=m)
 
     s = lsub.add_parser("show", help="print a table's metadata and entries",
@@ -83,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="round-robin passes over the networks (spreads load bursts; default: %(default)s)")
     v.add_argument("--json", action="store_true",
                    help="print the full results (with per-network times) as JSON")
+    add_job_args(v)
     v.set_defaults(func=run_validate, _parser=v)
 
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])

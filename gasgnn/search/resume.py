@@ -180,3 +180,18 @@ def check_search_checkpoint(st: Any, path: str | os.PathLike) -> None:
 def genotype_sha1(genotype: Any) -> str:
     """A content hash of a genotype (``summary.json`` keeps later stages' numbers only for the same one)."""
     return hashlib.sha1(json.dumps(genotype.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def apply_train_changes(trainer: Any, changes: list[Change]) -> None:
+    """After a training checkpoint is loaded: the new learning rate, momentum and weight decay go into the
+    optimiser and the poly schedule's ``base_lrs``; the changes are appended to the history file."""
+    if not changes:
+        return
+    cfg = trainer.config
+    set_lambda_lr(trainer.optimizer, trainer.scheduler, cfg.lr)
+    for g in trainer.optimizer.param_groups:
+        g["momentum"], g["weight_decay"] = cfg.momentum, cfg.weight_decay
+    from gasgnn import distributed as dist
+
+    if dist.is_main():
+        append_history(trainer.out, trainer.epoch, changes, "train")
