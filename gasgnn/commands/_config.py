@@ -37,16 +37,22 @@ class DefaultsFormatter(argparse.HelpFormatter):
         return h
 
 
-def add_job_args(p: argparse.ArgumentParser, run_dir: bool = False, resume: bool = False) -> None:
+def add_job_args(p: argparse.ArgumentParser, run_dir: bool = False, resume: bool = False,
+                 threads: str | bool | None = "auto") -> None:
     """Adds ``--config``, ``--print-config``, ``--threads`` and ``--omp-wait`` (and with ``run_dir``:
-    ``--overwrite``; with ``resume``: ``--allow-changes``)."""
+    ``--overwrite``; with ``resume``: ``--allow-changes``). ``threads`` is the default of ``--threads``
+    (:obj:`None`: torch's choice, for timing commands whose numbers depend on it; :obj:`False`: the command
+    has its own option)."""
     g = p.add_argument_group("run control")
     g.add_argument("--config", type=Path, default=None, metavar="FILE",
                    help="read options from a YAML or JSON file (or a run's config.json); flags override it")
     g.add_argument("--print-config", action="store_true", help="print the resolved options as JSON and exit")
-    g.add_argument("--threads", default=os.environ.get("GASGNN_THREADS", "auto"), metavar="auto|N",
+    if threads is False:
+        p.set_defaults(_job_parser=p)
+        return
+    g.add_argument("--threads", default=os.environ.get("GASGNN_THREADS", threads), metavar="auto|N",
                    help="CPU threads; 'auto' uses the cores other processes leave free "
-                        "(default: $GASGNN_THREADS or auto)")
+                        f"(default: $GASGNN_THREADS or {threads or 'torch default'})")
     g.add_argument("--omp-wait", choices=["auto", "passive", "active", "default"],
                    default=os.environ.get("GASGNN_OMP_WAIT", "auto"),
                    help="OpenMP wait policy: 'passive' sleeps idle threads (robust when other processes share "
@@ -184,7 +190,7 @@ def prepare(parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: a
         json.dump(settings(args), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return None
-    policy = omp_wait_policy(args.omp_wait)
+    policy = omp_wait_policy(getattr(args, "omp_wait", "default"))
     if policy and os.environ.get("OMP_WAIT_POLICY", "").upper() != policy:
         if reexec and not os.environ.get("GASGNN_REEXEC"):
             os.environ.update(OMP_WAIT_POLICY=policy, GASGNN_REEXEC="1")
@@ -192,7 +198,7 @@ def prepare(parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: a
             os.execv(sys.executable, [sys.executable, "-m", "gasgnn", *(argv if argv is not None else sys.argv[1:])])
     from gasgnn.utils import resolve_threads
 
-    n = resolve_threads(args.threads)
+    n = resolve_threads(getattr(args, "threads", None))
     if n is not None:
         import torch
 

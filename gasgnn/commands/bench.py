@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--out", type=Path, default=None, help="also write the JSON report here")
     a("--no-progress", action="store_true", help="no progress bar")
     a("--json", action="store_true", help="print the report as JSON")
-    add_job_args(p)
+    add_job_args(p, threads=False)
     p.set_defaults(func=run)
 
 

@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--warmup", type=int, default=None, help="untimed calls per entry (default: 10)")
     m.add_argument("--out", type=Path, default=Path("latency.json"), help="table file (default: %(default)s)")
     m.add_argument("--json", action="store_true", help="print a JSON summary")
-    add_job_args(m)
+    add_job_args(m, threads=None)
     m.set_defaults(func=run_measure, _parser=m)
 
     s = lsub.add_parser("show", help="print a table's metadata and entries",
@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="round-robin passes over the networks (spreads load bursts; default: %(default)s)")
     v.add_argument("--json", action="store_true",
                    help="print the full results (with per-network times) as JSON")
-    add_job_args(v)
+    add_job_args(v, threads=None)
     v.set_defaults(func=run_validate, _parser=v)
 
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])

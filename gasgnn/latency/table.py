@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gasgnn.latency.checks import check_entries
 from gasgnn.latency.expected import SpaceLatency, compile_lut
 from gasgnn.latency.keys import (
     COMPAT_FIELDS,
@@ -301,6 +302,7 @@ class LatencyTable:
         """Parses and validates a JSON object; errors are :class:`LatencyTableError` naming ``source``
         and the field (e.g. ``entries[3].ms``)."""
         meta, entries = parse_table(obj, source)
+        check_entries(entries, source, LatencyTableError)
         table = cls(meta=meta)
         table._entries = entries
         return table
