@@ -70,3 +70,24 @@ def test_search_config_refuses_nan_and_zero_steps():
         SearchConfig(latency_weight=float("nan"))
     with pytest.raises(ValueError, match="--steps-per-epoch"):
         SearchConfig(steps_per_epoch=0)
+
+
+def test_checked_at_every_step_not_only_at_epoch_end(tiny_space, tmp_path):
+    """The per-step check stops within the epoch (long epochs do not run on with broken statistics)."""
+    g = random_genotype(tiny_space, torch.Generator().manual_seed(1))
+    tr, va = _data(n_train=4, n_val=1)
+    t = Trainer(g, tr, va, _cfg(epochs=1, batch_size=2), tmp_path)
+    t._setup()
+    _poison_bn(t.model)
+    with pytest.raises(TrainingDiverged, match="running_var"):
+        t.train_epoch()
+
+    from gasgnn import SearchSpace
+
+    space = SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32), num_classes=9)
+    args = argparse.Namespace(data="synthetic", root=None, data_arg=["num_images=8"], scale_range=None, workers=0)
+    wl, al, vl, _ = search_loaders(args, (32, 32), batch_size=2, seed=0)
+    s = Searcher(space, SearchConfig(epochs=1, warmup_epochs=0, batch_size=2), wl, al, vl, progress=False)
+    _poison_bn(s.net)
+    with pytest.raises(SearchDivergedError, match="running_var"):
+        s.step(next(iter(wl(0))), None, 1.0)
