@@ -33,7 +33,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from gasgnn.data import build_dataset, default_camvid_root, make_loader, train_transform
+from gasgnn.data import build_dataset, make_loader, train_transform
 
 
 def log(msg: str) -> None:

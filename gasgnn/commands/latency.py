@@ -183,8 +183,8 @@ def run_validate(args: argparse.Namespace) -> int:
           f"drift {100 * nz['drift']:.1f} %" + ("  BUSY" if nz["busy"] else ""))
     tn = res.get("table_noise") or {}
     if tn:
-        print(f"table noise when measured: {100 * tn['noise']:.1f} %" + ("  BUSY: re-measure the table" if tn.get("busy")
-                                                                        else ""))
+        busy = "  BUSY: re-measure the table" if tn.get("busy") else ""
+        print(f"table noise when measured: {100 * tn['noise']:.1f} %{busy}")
     print(f"{'input':>10s} {'pearson':>8s} {'spearman':>8s} {'MAPE %':>7s} {'bias %':>7s} {'+-10 %':>7s} "
           f"{'range %':>8s} {'pred ms':>8s} {'meas ms':>8s}")
     for r in res["sizes"]:

@@ -42,7 +42,8 @@ def fit_calibration(predicted: Sequence[float], measured: Sequence[float]) -> di
                          f"table's predictions; the machine is probably too busy)")
     fit = scale * p + offset
     return {"scale": float(scale), "offset": float(offset), "n": int(len(p)),
-            "mape_before": float(np.mean(np.abs(p - m) / m) * 100), "mape_after": float(np.mean(np.abs(fit - m) / m) * 100)}
+            "mape_before": float(np.mean(np.abs(p - m) / m) * 100),
+            "mape_after": float(np.mean(np.abs(fit - m) / m) * 100)}
 
 
 def apply_calibration(meta: Mapping[str, Any], total_ms: float, input_size: Sequence[int], head: str) -> float:
