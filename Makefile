@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 
 install: $(STAMP)
 
+# A new `make demo` replaces the previous one; `make demo DEMO_ARGS=--resume` continues a killed one.
+DEMO_ARGS ?= --overwrite
+
 demo: $(STAMP)
-	$(VENV)/bin/gasgnn demo
+	$(VENV)/bin/gasgnn demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from gasgnn.data import build_dataset, default_camvid_root, make_loader, train_transform
+from gasgnn.data import build_dataset, make_loader, train_transform
 
 
 def log(msg: str) -> None:
@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
     p.add_argument("--dataset", default="camvid", choices=("camvid", "synthetic"))
-    p.add_argument("--root", type=Path, default=None, help=f"CamVid root (default: {default_camvid_root()})")
+    p.add_argument("--root", type=Path, default=None, help="CamVid root (default: $GASGNN_CAMVID)")
     p.add_argument("--split", default="train")
     p.add_argument("--crop", type=int, nargs=2, default=(180, 240), metavar=("H", "W"))
     p.add_argument(

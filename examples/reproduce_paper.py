@@ -3,7 +3,7 @@
 One command runs every experiment, with ``--seeds`` seeds each, the same latency table, latency weight and
 budgets, then times all derived networks side by side and writes a report:
 
-    python examples/reproduce_paper.py --root ../shared/data/CamVid --out runs/repro
+    python examples/reproduce_paper.py --root /data/CamVid --out runs/repro
 
 1. Guidance: GAS searches with the ``gcn_sim`` graph-guided module, a fully connected guide (``fc``) and no
    guide (``none``) at latency weight ``--weight``, and random search, twice: with the same number of

@@ -44,12 +44,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from gasgnn.commands._config import prepare
+
     try:
+        # --config, finite numeric flags, --print-config, --threads / --omp-wait (see commands/_config.py)
+        args = prepare(parser, argv, args, reexec=argv is None)
+        if args is None:
+            return 0
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError) as e:
+    except (ValueError, KeyError, FileNotFoundError, PermissionError, NotADirectoryError) as e:
         # Bad input (a malformed file, a wrong path, an impossible setting): one clear line, no traceback.
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"gasgnn {args.command}: error: {msg}", file=sys.stderr)

@@ -11,6 +11,11 @@ if not torch.cuda.is_available():
 
 REPO = Path(__file__).resolve().parents[1]
 CAMVID = Path(os.environ.get("GASGNN_CAMVID", REPO.parent / "shared" / "data" / "CamVid"))
+# The package names no development path: tests point CamVid at this project's copy through the variable.
+os.environ.setdefault("GASGNN_CAMVID", str(CAMVID))
+# Commands resolve --threads from this; tests stay on one thread (and skip the busy-core probe).
+os.environ.setdefault("GASGNN_THREADS", "1")
+os.environ.setdefault("GASGNN_OMP_WAIT", "default")
 
 
 @pytest.fixture(autouse=True)

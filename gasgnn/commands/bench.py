@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from gasgnn.commands._common import emit_json
+from gasgnn.commands._config import add_job_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--out", type=Path, default=None, help="also write the JSON report here")
     a("--no-progress", action="store_true", help="no progress bar")
     a("--json", action="store_true", help="print the report as JSON")
+    add_job_args(p, threads=False)
     p.set_defaults(func=run)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from gasgnn.commands._common import emit_json
+from gasgnn.commands._config import DefaultsFormatter, add_job_args, claim_out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "run a latency-aware GAS search with the graph-guided module, derive the network, train it "
             "briefly, evaluate its mIoU, time it and draw the figures. Everything goes into --out."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run directory")
     p.add_argument("--guide", default="gcn_sim", help="guidance module (see 'gasgnn search --help')")
@@ -45,10 +46,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test in well under a minute)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
+    add_job_args(p, run_dir=True)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    with claim_out(args, "gasgnn demo"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from gasgnn.search import read_summary, write_summary
     from gasgnn.viz import analyze
     from gasgnn.train import benchmark
@@ -81,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         f"{train_set.num_classes} classes; space: {space.num_cells} cells x {space.edges_per_cell} edges x "
         f"{space.num_ops} ops")
 
-    # 2. Latency table on this machine (resumable: a killed demo re-uses what it measured).
+    # 2. Latency table on this machine (with --resume, a killed demo re-uses what it measured).
     t = time.perf_counter()
     table = LatencyTable.measure(space, device=args.device, path=out / "latency_table.json",
                                  repeats=5 if args.quick else 20, warmup=2 if args.quick else 5,
@@ -89,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"[2/6] latency table: {len(table)} entries measured on {table.meta.get('device_name')} "
         f"in {time.perf_counter() - t:.0f} s -> {out / 'latency_table.json'}")
 
-    # 3. Search (resumes from the run's checkpoint if the demo was interrupted).
+    # 3. Search (--resume continues from the run's checkpoint if the demo was interrupted).
     cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=min(args.warmup_epochs, args.search_epochs - 1),
                        batch_size=bs, guide=args.guide, latency_weight=args.latency_weight, a_lr=args.arch_lr,
                        seed=args.seed, head=args.head)
@@ -97,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                         device=args.device, ignore_index=train_set.ignore_index, progress=not args.json,
                         extra_config={"data": {"name": "synthetic", "num_images": args.images, "size": list(size)}})
     t = time.perf_counter()
-    genotype = searcher.run(resume=(out / "search" / "checkpoint.pt").is_file())
+    genotype = searcher.run(resume=args.resume and (out / "search" / "checkpoint.pt").is_file())
     genotype.save(out / "genotype.json")
     pred = float(table.predict(genotype, head=args.head))
     say(f"[3/6] search ({args.guide}, latency weight {args.latency_weight}): {time.perf_counter() - t:.0f} s; "
@@ -111,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(genotype, build_dataset("synthetic", split="train", num_images=args.images,
                                               transform=train_transform(size, (0.75, 1.25)), **ds_kw),
                       val_set, tcfg, out=out / "train")
-    res = trainer.fit(resume=(out / "train" / "last.pt").is_file())
+    res = trainer.fit(resume=args.resume and (out / "train" / "last.pt").is_file())
     miou = float(res["best_miou"])
     say(f"[4/6] training: {res['iterations']} iterations in {time.perf_counter() - t:.0f} s; "
         f"val mIoU {100 * miou:.1f}% -> {out / 'train'}")

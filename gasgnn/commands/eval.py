@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from gasgnn.commands._common import add_model_args, emit_json
+from gasgnn.commands._config import add_job_args
 from gasgnn.commands._data import add_data_args, data_kwargs
 
 
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--amp", action="store_true", help="fp16 autocast (CUDA only)")
     a("--no-progress", action="store_true", help="no progress bar")
     a("--json", action="store_true", help="print the result as JSON")
+    add_job_args(p)
     p.set_defaults(func=run)
 
 
@@ -48,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
     kw = data_kwargs(args)
     dataset = build_dataset(args.data, args.root, args.split,
                             transform=eval_transform(tuple(args.size) if args.size else None), **kw)
+    if len(dataset) == 0:
+        raise ValueError(f"--split {args.split}: no images in {args.data} split '{args.split}' "
+                         f"({getattr(dataset, 'root', args.root)}); an empty list file?")
+    if args.size is not None and min(args.size) < 1:
+        raise ValueError(f"--size: height and width must be >= 1, got {args.size[0]} {args.size[1]}")
     if args.checkpoint is not None:
         model, spec = load_model(checkpoint=args.checkpoint, head=args.head)
     else:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from gasgnn.commands._common import add_model_args, emit_json
+from gasgnn.commands._config import add_job_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--atol", type=float, default=1e-4, help="largest accepted |torch - onnxruntime|" + D)
     a("--no-check", action="store_true", help="skip the ONNX Runtime parity check")
     a("--json", action="store_true", help="print the result as JSON")
+    add_job_args(p, run_dir=True)
     p.set_defaults(func=run)
 
 
@@ -38,7 +40,13 @@ def run(args: argparse.Namespace) -> int:
     from gasgnn.models import load_model
     from gasgnn.train import export_onnx, onnx_parity
     from gasgnn.genotype import Genotype
+    from gasgnn.search.rundir import check_out_path
 
+    check_out_path(args.out, "--out", is_dir=False)
+    if args.out.exists() and not args.overwrite:  # never replace a file the user did not name for this
+        raise ValueError(f"--out {args.out} exists; pass --overwrite to replace it, or choose another --out")
+    if args.size is not None and min(args.size) < 1:
+        raise ValueError(f"--size: height and width must be >= 1, got {args.size[0]} {args.size[1]}")
     if args.checkpoint is not None:
         model, spec = load_model(checkpoint=args.checkpoint, head=args.head)
     else:

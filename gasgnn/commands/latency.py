@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from gasgnn.commands._common import add_space_args, emit_json, space_from_args
+from gasgnn.commands._config import add_job_args
 
 
 def _sizes(values: list[int] | None, p: argparse.ArgumentParser) -> list[tuple[int, int]] | None:
@@ -52,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--warmup", type=int, default=None, help="untimed calls per entry (default: 10)")
     m.add_argument("--out", type=Path, default=Path("latency.json"), help="table file (default: %(default)s)")
     m.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_job_args(m, threads=None)
     m.set_defaults(func=run_measure, _parser=m)
 
     s = lsub.add_parser("show", help="print a table's metadata and entries",
@@ -83,7 +86,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="round-robin passes over the networks (spreads load bursts; default: %(default)s)")
     v.add_argument("--json", action="store_true",
                    help="print the full results (with per-network times) as JSON")
-    v.set_defaults(func=run_validate, _parser=v)
+    v.add_argument("--uniform", action="store_true",
+                   help="uniform random networks (default: networks spanning the space's predicted latency range)")
+    add_job_args(v, threads=None)
+    v.set_defaults(func=run_validate, _parser=v, calibrate=False)
+
+    c = lsub.add_parser(
+        "calibrate", help="fit the table's scale and offset to a few measured whole networks",
+        description="Measures --n networks spanning the space's latency range at each size, fits measured = "
+                    "scale x predicted + offset, stores the fit in the table's metadata (used by predictions "
+                    "and the search's reported latency) and saves --table. Refused on a busy machine.",
+    )
+    for a in v._actions:  # the same options as validate
+        if a.option_strings and a.dest not in ("help",) and not any(s in c._option_string_actions
+                                                                      for s in a.option_strings):
+            c._add_action(a)
+    c.set_defaults(func=run_validate, _parser=c, _job_parser=c, calibrate=True, n=10)
 
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -135,8 +153,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from gasgnn.latency import LatencyTable
-    from gasgnn.latency import validate
+    from gasgnn.latency import LatencyTable, calibrate, validate_with_noise
 
     space = space_from_args(args)
     sizes = _sizes(args.sizes, args._parser) or [tuple(space.input_size)]
@@ -144,25 +161,50 @@ def run_validate(args: argparse.Namespace) -> int:
         table = LatencyTable.load(args.table)
     else:
         table = LatencyTable(device=args.device, dtype=args.dtype, batch=args.batch)
-    res = validate(
-        table, space, sizes, n=args.n, head=args.head, head_channels=args.head_channels, seed=args.seed,
-        warmup=args.warmup, repeats=args.repeats, rounds=args.rounds, measure_missing=True,
-        path=None if args.table is None else str(args.table), progress=not args.no_progress,
-    )
+    kw = dict(n=args.n, head=args.head, head_channels=args.head_channels, seed=args.seed, warmup=args.warmup,
+              repeats=args.repeats, rounds=args.rounds, measure_missing=True,
+              path=None if args.table is None else str(args.table), progress=not args.no_progress)
+    if args.calibrate:
+        if args.table is None:
+            raise ValueError("latency calibrate: --table FILE is required (the fit is stored in it)")
+        res = calibrate(table, space, sizes, span=not args.uniform, **kw)
+        table.save(args.table)
+    else:
+        res = validate_with_noise(table, space, sizes, span=not args.uniform, **kw)
+    noisy = [r for r in res["sizes"] if r["noise_dominated"]]
     if args.json:
         emit_json({**res, "table": None if args.table is None else str(args.table), "meta": table.meta})
-        return 0
+        return 3 if noisy else 0
     print(f"{res['n']} random networks ({res['head']} head, seed {res['seed']}) on "
           f"{table.meta['device_name']}, {res['threads']} threads; load average "
           f"{res['loadavg_before'][0]:.2f} -> {res['loadavg_after'][0]:.2f}")
-    print(f"{'input':>10s} {'pearson':>8s} {'spearman':>8s} {'MAPE %':>7s} {'bias %':>7s} "
-          f"{'pred ms':>8s} {'meas ms':>8s}")
+    nz = res["noise"]
+    print(f"machine noise: control op {nz['control_ms']:.3f} ms, repeat spread {100 * nz['repeat_spread']:.1f} %, "
+          f"drift {100 * nz['drift']:.1f} %" + ("  BUSY" if nz["busy"] else ""))
+    tn = res.get("table_noise") or {}
+    if tn:
+        busy = "  BUSY: re-measure the table" if tn.get("busy") else ""
+        print(f"table noise when measured: {100 * tn['noise']:.1f} %{busy}")
+    print(f"{'input':>10s} {'pearson':>8s} {'spearman':>8s} {'MAPE %':>7s} {'bias %':>7s} {'+-10 %':>7s} "
+          f"{'range %':>8s} {'pred ms':>8s} {'meas ms':>8s}")
     for r in res["sizes"]:
         H, W = r["input_size"]
         mean = lambda v: sum(v) / len(v)  # noqa: E731
+        rng = 100 * (max(r["measured_ms"]) / min(r["measured_ms"]) - 1) if r["measured_ms"] else math.nan
+        mark = "  noise-dominated: NOT A RESULT" if r["noise_dominated"] else ""
         print(f"{f'{H}x{W}':>10s} {_f(r['pearson']):>8s} {_f(r['spearman']):>8s} {r['mape']:7.1f} "
-              f"{r['bias']:7.1f} {mean(r['predicted_ms']):8.2f} {mean(r['measured_ms']):8.2f}")
+              f"{r['bias']:7.1f} {100 * r['within_10pct']:7.0f} {rng:8.0f} {mean(r['predicted_ms']):8.2f} "
+              f"{mean(r['measured_ms']):8.2f}{mark}")
+        if "calibration" in r:
+            cal = r["calibration"]
+            print(f"{'':>10s} calibration: measured = {cal['scale']:.3f} x table + {cal['offset']:.3f} ms "
+                  f"(MAPE {cal['mape_before']:.1f} % -> {cal['mape_after']:.1f} %), stored in {args.table}")
     print(f"({res['seconds']:.0f} s)")
+    if noisy:
+        print("gasgnn latency: the networks' latencies differ by less than the machine's noise (or the machine "
+              "was busy): these correlations measure the noise, not the table. Re-run on a quiet machine.",
+              file=sys.stderr)
+        return 3
     return 0
 
 

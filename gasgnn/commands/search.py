@@ -10,6 +10,7 @@ import torch
 
 from gasgnn import distributed as dist
 from gasgnn.commands._common import add_space_args, emit_json, space_from_args
+from gasgnn.commands._config import DefaultsFormatter, add_job_args, claim_out, settings
 from gasgnn.commands._data import add_data_args, add_distributed_args, search_loaders
 
 
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Runs data-parallel under 'torchrun --nproc_per_node N -m gasgnn search ...' (--batch-size is per "
             "process; see docs/distributed.md)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
     add_space_args(p)
     add_data_args(p, default="camvid", workers=0)
@@ -95,11 +96,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--random", action="store_true", help="random search instead of GAS")
     r.add_argument("--samples", type=int, default=8, help="genotypes to train")
     r.add_argument("--steps-per-sample", type=int, default=50, help="training steps per genotype")
+    add_job_args(p, run_dir=True, resume=True)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    with dist.session(args.dist_backend):
+    with dist.session(args.dist_backend), claim_out(args, "gasgnn search", main=dist.is_main()):
         return _run(args)
 
 
@@ -154,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
         table = table if main else LatencyTable.from_dict(obj, "rank 0's latency table")
     data_cfg = {"data": {"name": args.data, "root": str(args.root) if args.root else None,
                          "data_args": args.data_arg, "workers": args.workers,
-                         "crop": list(crop)}}
+                         "crop": list(crop)}, "args": settings(args)}
     if dist.is_distributed():
         data_cfg["distributed"] = {"world_size": dist.world_size(), "backend": dist.backend_name(),
                                    "global_batch": dist.world_size() * cfg.batch_size}
@@ -166,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         searcher = Searcher(space, cfg, wl, al, vl, table=table, run_dir=args.out, device=device,
                             ignore_index=base.ignore_index, extra_config=data_cfg, progress=not args.json)
-        genotype = searcher.run(resume=args.resume)
+        genotype = searcher.run(resume=args.resume, allow_changes=args.allow_changes)
     if not main:
         return 0
     if not args.no_figures:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gasgnn import distributed as dist
 from gasgnn.commands._common import emit_json
+from gasgnn.commands._config import add_job_args, claim_out, settings
 from gasgnn.commands._data import add_data_args, add_distributed_args, data_kwargs
 
 
@@ -62,11 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     a("--no-progress", action="store_true", help="no progress bars")
     a("--json", action="store_true", help="print the summary as JSON")
     add_distributed_args(p)
+    add_job_args(p, run_dir=True, resume=True)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    with dist.session(args.dist_backend):
+    with dist.session(args.dist_backend), claim_out(args, "gasgnn train", main=dist.is_main()):
         return _run(args)
 
 
@@ -96,15 +98,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.val_split.lower() != "none":
         val_set = build_dataset(args.data, args.root, args.val_split,
                                 transform=eval_transform(cfg.val_size), **kw)
+    for flag, split, ds in (("--train-split", args.train_split, train_set), ("--val-split", args.val_split, val_set)):
+        if ds is not None and len(ds) == 0:
+            raise ValueError(f"{flag} {split}: no images in {args.data} split '{split}' "
+                             f"({getattr(ds, 'root', args.root)}); an empty list file?")
     main = dist.is_main()  # only rank 0 prints
     log = sys.stderr if args.json else sys.stdout
     if main:
         print(f"train: {len(train_set)} images ({args.data}/{args.train_split}), "
               f"val: {len(val_set) if val_set is not None else 0}, {train_set.num_classes} classes -> {args.out}"
               + (f", {dist.world_size()} processes" if dist.is_distributed() else ""), file=log)
-    trainer = Trainer(genotype, train_set, val_set, cfg, args.out)
+    trainer = Trainer(genotype, train_set, val_set, cfg, args.out, extra_config={"args": settings(args)})
     try:
-        res = trainer.fit(resume=args.resume)
+        res = trainer.fit(resume=args.resume, allow_changes=args.allow_changes)
     except TrainingDiverged as e:
         if main:
             print(f"gasgnn train: {e}", file=sys.stderr)

@@ -46,16 +46,19 @@ SPLITS = ("train", "val", "test")
 
 
 def default_camvid_root() -> Path:
-    """Where CamVid is looked for by default.
+    """Where CamVid is looked for when no root is given: ``$GASGNN_CAMVID``.
 
     Returns:
-        Path: ``$GASGNN_CAMVID`` if set, else ``shared/data/CamVid`` next to the repository
-        (``../shared/data/CamVid`` relative to the repository root).
+        Path: ``$GASGNN_CAMVID``.
+
+    Raises:
+        DatasetError: when the variable is not set (the message says how to give the root).
     """
     env = os.environ.get("GASGNN_CAMVID")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "CamVid"
+    raise DatasetError("CamVid root not given: pass --root DIR (the folder holding train/, trainannot/, train.txt, "
+                       "...) or set the environment variable GASGNN_CAMVID=DIR", Path("CamVid"))
 
 
 def _resolve(root: Path, listed: str) -> Path:

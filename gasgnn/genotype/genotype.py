@@ -393,6 +393,9 @@ def _validate_cells(cells: Sequence[CellGenotype], space: SearchSpace | None) ->
             raise GenotypeError(f"{where}.num_nodes: must be >= 1, got {c.num_nodes}")
         if c.channels < 1 or (c.reduction and c.channels % 2):
             raise GenotypeError(f"{where}.channels: bad value {c.channels}")
+        if space is not None and c.channels != space.cell_channels()[k]:  # else a huge network is allocated
+            raise GenotypeError(f"{where}.channels: {c.channels}, but its space gives cell {k} "
+                                f"{space.cell_channels()[k]} channels")
         last = c.num_nodes + 1
         seen = set()
         for i, (s, d, o) in enumerate(c.edges):

@@ -38,6 +38,24 @@ from gasgnn.latency.table import (
     LatencyTable,
     load_or_measure_table,
 )
+from gasgnn.latency.noise import (
+    NOISY,
+    measure_noise,
+    noise_dominated,
+    spanning_genotypes,
+    validate_with_noise,
+    within,
+)
+from gasgnn.latency.calibrate import (
+    apply_calibration,
+    calibrate,
+    calibration_key,
+    fit_calibration,
+)
+from gasgnn.latency.checks import (
+    MAX_ENTRY_MS,
+    check_entries,
+)
 from gasgnn.latency.loss import (
     latency_loss,
     AdaptiveLatencyWeight,
@@ -74,6 +92,18 @@ __all__ = [
     "expected_latency",
     "LatencyTable",
     "load_or_measure_table",
+    "NOISY",
+    "measure_noise",
+    "noise_dominated",
+    "spanning_genotypes",
+    "validate_with_noise",
+    "within",
+    "apply_calibration",
+    "calibrate",
+    "calibration_key",
+    "fit_calibration",
+    "MAX_ENTRY_MS",
+    "check_entries",
     "latency_loss",
     "AdaptiveLatencyWeight",
 ]

@@ -289,9 +289,10 @@ def agreement(predicted: Sequence[float], measured: Sequence[float]) -> dict[str
 def validate(
     table: Any, space: Any, sizes: Sequence[tuple[int, int]] | None = None, n: int = 20, head: str = "aspp",
     head_channels: int = 128, seed: int = 0, warmup: int = 3, repeats: int = 15, rounds: int = 3,
-    measure_missing: bool = True, path: str | None = None, progress: bool = True,
+    measure_missing: bool = True, path: str | None = None, progress: bool = True, genotypes: Sequence | None = None,
 ) -> dict[str, Any]:
-    """Compares the table's predictions with measured end-to-end latencies of random derived networks.
+    """Compares the table's predictions with measured end-to-end latencies of random derived networks
+    (or of ``genotypes``; :func:`gasgnn.latency.noise.validate_with_noise` passes ones spanning the range).
 
     Samples ``n`` genotypes (:func:`~gasgnn.genotype.genotype.random_genotype`), builds each
     :class:`~gasgnn.models.net.GASNet` and, for every input size, measures its latency on the table's device
@@ -326,7 +327,8 @@ def validate(
     t0 = time.perf_counter()
     sizes = [tuple(space.input_size)] if not sizes else [tuple(int(v) for v in s) for s in sizes]
     gen = torch.Generator().manual_seed(seed)
-    genotypes = [random_genotype(space, gen) for _ in range(n)]
+    genotypes = list(genotypes) if genotypes else [random_genotype(space, gen) for _ in range(n)]
+    n = len(genotypes)
     device, dtype = torch.device(table.meta["device"]), getattr(torch, table.dtype)
     out: dict[str, Any] = {"n": n, "head": head, "seed": seed, "threads": torch.get_num_threads(),
                            "loadavg_before": list(os.getloadavg()), "sizes": []}

@@ -35,6 +35,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gasgnn.latency.calibrate import apply_calibration
+from gasgnn.latency.checks import check_entries
+from gasgnn.latency.noise import measure_noise, merge_noise, warn_if_busy
 from gasgnn.latency.expected import SpaceLatency, compile_lut
 from gasgnn.latency.keys import (
     COMPAT_FIELDS,
@@ -278,6 +281,7 @@ class LatencyTable:
                 f"{torch.get_num_threads()}; set torch.set_num_threads to match or start a new table"
             )
         done = []
+        noise = [measure_noise(self.meta["device"], self.dtype)] if todo else []  # the machine's own noise
         for key in tqdm(todo, desc="latency table", unit="entry", disable=not progress or not todo):
             self[key] = measure_key(key, self.meta["device"], self.meta["warmup"], self.meta["repeats"])
             if key.kind == "stem":
@@ -286,6 +290,14 @@ class LatencyTable:
                     self.meta["input_sizes"].append(size)
             self.meta["date"] = _now()
             done.append(key)
+            if path is not None:
+                self.save(path)
+            if len(done) % 50 == 0:  # interleaved control bursts: drift over the measurement
+                noise.append(measure_noise(self.meta["device"], self.dtype, bursts=2))
+        if todo:
+            noise.append(measure_noise(self.meta["device"], self.dtype))
+            self.meta["noise"] = merge_noise(noise)
+            warn_if_busy(self.meta["noise"], "latency table")
             if path is not None:
                 self.save(path)
         return done
@@ -301,6 +313,7 @@ class LatencyTable:
         """Parses and validates a JSON object; errors are :class:`LatencyTableError` naming ``source``
         and the field (e.g. ``entries[3].ms``)."""
         meta, entries = parse_table(obj, source)
+        check_entries(entries, source, LatencyTableError)
         table = cls(meta=meta)
         table._entries = entries
         return table
@@ -402,7 +415,7 @@ class LatencyTable:
 
     def predict(
         self, genotype: Any, head: str = "aspp", space: Any = None, input_size: tuple[int, int] | None = None,
-        head_channels: int = 128, breakdown: bool = False,
+        head_channels: int = 128, breakdown: bool = False, raw: bool = False,
     ) -> float | dict[str, float]:
         """The table's latency (ms) of the derived :class:`~gasgnn.models.net.GASNet` of ``genotype``.
 
@@ -414,6 +427,8 @@ class LatencyTable:
             head_channels (int, optional): Head width. (default: :obj:`128`)
             breakdown (bool, optional): Return ``{kind: ms}`` plus ``'total'`` instead.
                 (default: :obj:`False`)
+            raw (bool, optional): The plain sum of entries, ignoring a calibration stored in the metadata
+                (``gasgnn latency calibrate``). (default: :obj:`False`)
 
         Raises:
             MissingEntriesError: if the table lacks entries the network needs.
@@ -426,6 +441,10 @@ class LatencyTable:
         for k, _ in keys:
             parts[k.kind] = parts.get(k.kind, 0.0) + self[k]
         total = sum(parts.values())
+        if not raw:  # whole-network calibration (scale, offset) for this size and head, if measured
+            gs = space if space is not None else getattr(genotype, "space", None)
+            size = input_size or (gs.input_size if gs is not None else None)
+            total = apply_calibration(self.meta, total, size, head) if size is not None else total
         return {**parts, "total": total} if breakdown else total
 
 

@@ -178,7 +178,11 @@ def load_model(
         p = Path(weights)
         if not p.is_file():
             raise FileNotFoundError(f"weights file not found: {p}")
-        state = torch.load(p, map_location="cpu", weights_only=False)
+        try:
+            state = torch.load(p, map_location="cpu", weights_only=False)
+        except Exception as e:  # garbage, empty or truncated files raise many types
+            raise ValueError(f"weights file {p} cannot be read ({type(e).__name__}: {e}); expected a state dict "
+                             f"or a training checkpoint") from None
         if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
             state = state["model"]
         if not isinstance(state, dict):

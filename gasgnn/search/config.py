@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gasgnn.search.divergence import check_config_values
+
 __all__ = ["SearchConfig"]
 
 
@@ -124,3 +126,4 @@ class SearchConfig:
             self.adaptive_fps = (float(lo), float(hi))
         if self.check_sync_every < 0:
             raise ValueError(f"SearchConfig.check_sync_every: must be >= 0, got {self.check_sync_every}")
+        check_config_values(self)  # NaN/inf, zero steps: fail now, not as a NaN loss later

@@ -33,8 +33,10 @@ from gasgnn.metrics import ConfusionMatrix
 from gasgnn.search.guidance import adaptive_weight, arch_param_groups, guide_diagnostics, relaxed_logits
 from gasgnn.space import SearchSpace
 from gasgnn.models import Supernet
+from gasgnn.search import resume as _resume
 from gasgnn.search.config import SearchConfig
 from gasgnn.search.rundir import write_summary
+from gasgnn.search.divergence import diverged_message, nonfinite_modules
 from gasgnn.utils import atomic_torch_save, atomic_write_text, rng_state, seed_everything, set_rng_state, write_json
 
 METRIC_FIELDS = [
@@ -162,6 +164,7 @@ class Searcher:
         self.rows: list[dict[str, Any]] = []
         self.last_genotype: Genotype | None = None
         self.steps_done = 0  # steps of this process (the periodic drift check)
+        self.allow_changes = False  # resume: accept settings that differ from the checkpoint's
 
     # ------------------------------------------------------------------------------------------
     def tau(self, epoch: int) -> float:
@@ -209,12 +212,14 @@ class Searcher:
         # (reduce_scalar is float(loss) in one process.)
         value = dist.reduce_scalar(loss, "mean")
         if not math.isfinite(value):
-            raise SearchDivergedError(
-                f"{what} became {value} at epoch {self.epoch}; stopping. The last good checkpoint "
-                f"({self.run_dir / 'checkpoint.pt' if self.run_dir else 'none'}) is kept; lower the learning "
-                f"rates or the latency weight and resume."
-            )
+            raise self._diverged(f"{what} became {value}")
+        bad = nonfinite_modules(net=self.net, guide=self.guide)  # a finite loss can hide NaN weights/BN stats
+        if bad:
+            raise self._diverged(f"non-finite values in {', '.join(bad)}")
         return value
+
+    def _diverged(self, what: str) -> SearchDivergedError:
+        return SearchDivergedError(diverged_message(what, self.epoch + 1, self.run_dir))
 
     def check_sync(self, weights: bool = False) -> None:
         """Distributed runs: raises :class:`~gasgnn.distributed.ArchitectureDriftError` unless every rank
@@ -286,8 +291,10 @@ class Searcher:
         return tot / max(n, 1), float(cm.compute()["miou"])
 
     # ------------------------------------------------------------------------------------------
-    def run(self, resume: bool = False) -> Genotype:
-        """Runs (or resumes) the search; returns the derived genotype."""
+    def run(self, resume: bool = False, allow_changes: bool = False) -> Genotype:
+        """Runs (or resumes) the search; returns the derived genotype. With ``allow_changes`` a resume
+        applies settings that differ from the checkpoint's (and records them) instead of refusing."""
+        self.allow_changes = allow_changes
         if resume:
             self.load_checkpoint()
             dist.check_same(self.epoch, "the epoch resumed at")
@@ -321,6 +328,9 @@ class Searcher:
                 losses.append(self.step(batch_w, batch_a, tau))
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
             bar.close()
+            if not losses:  # an epoch without a step would report an untrained genotype as a result
+                raise ValueError(f"search epoch {epoch + 1} had no optimisation step: the weights half of the "
+                                 f"training set gives no batch of --batch-size {c.batch_size}; lower it")
             self.w_sched.step()
             self.epoch = epoch + 1
             self._end_epoch(epoch, float(np.mean(losses)) if losses else float("nan"), tau, time.perf_counter() - t0)
@@ -370,6 +380,9 @@ class Searcher:
                 f"{diag['guide_update_ratio']:.3f}, lambda {row['latency_weight']:.3g}, {changes} cells changed, "
                 f"{seconds:.0f} s"
             )
+        bad = nonfinite_modules(net=self.net, guide=self.guide)
+        if bad:  # never checkpoint a broken model over the last good one
+            raise self._diverged(f"non-finite values in {', '.join(bad)}")
         if self.run_dir is not None and dist.is_main():
             genotype.save(self.run_dir / "genotype.json")
             self._write_metrics()
@@ -396,12 +409,13 @@ class Searcher:
             "last_genotype": self.last_genotype.to_dict() if self.last_genotype else None,
             "space": self.space.to_dict(),
             "config": asdict(self.cfg),
+            "settings": _resume.search_settings(self),
         }
 
     def load_state_dict(self, st: dict[str, Any]) -> None:
         """Restores :meth:`state_dict`."""
-        if st["space"] != self.space.to_dict():
-            raise ValueError("checkpoint: its search space differs from this run's; resume with the same settings")
+        where = self.run_dir / "checkpoint.pt" if self.run_dir is not None else "checkpoint"
+        changes = _resume.resume_search(self, st, where, self.allow_changes)
         self.net.load_state_dict(st["net"])
         self.guide.load_state_dict(st["guide"])
         self.w_opt.load_state_dict(st["w_opt"])
@@ -416,6 +430,9 @@ class Searcher:
         self.alpha_history = list(st["alpha_history"])
         self.rows = list(st["rows"])
         self.last_genotype = Genotype.from_dict(st["last_genotype"]) if st["last_genotype"] else None
+        _resume.apply_search_changes(self, changes)
+        if dist.is_main():
+            _resume.append_history(self.run_dir, self.epoch, changes, "search")
 
     def save_checkpoint(self) -> None:
         """Atomic checkpoint into the run directory."""
@@ -435,6 +452,7 @@ class Searcher:
             st = torch.load(path, map_location=self.device, weights_only=False)
         except Exception as e:  # a torn or foreign file: say which
             raise ValueError(f"checkpoint {path} cannot be read: {e}") from None
+        _resume.check_search_checkpoint(st, path)
         self.load_state_dict(st)
         if self.progress:
             print(f"resumed from {path} at epoch {self.epoch}")
@@ -464,6 +482,7 @@ class Searcher:
         pred = float(self.table.predict(genotype, head=self.cfg.head)) if self.table is not None else None
         last = self.rows[-1] if self.rows else {}
         summary = {
+            "genotype_sha1": _resume.genotype_sha1(genotype),
             "name": self.run_dir.name, "guide": self.cfg.guide, "latency_weight": self.cfg.latency_weight,
             "predicted_latency_ms": pred, "supernet_miou": last.get("val_miou"), "miou": None,
             "measured_latency_ms": None, "epochs": self.epoch,

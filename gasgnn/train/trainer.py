@@ -42,12 +42,14 @@ from gasgnn import distributed as dist
 from gasgnn.data import make_loader
 from gasgnn.genotype import Genotype
 from gasgnn.models import build_model, gasnet_spec, load_checkpoint
+from gasgnn.search import resume as _resume
 from gasgnn.train.evaluate import evaluate
 from gasgnn.train.losses import OhemCrossEntropy, median_frequency_weights
 from gasgnn.utils import (
     atomic_torch_save,
     atomic_write_bytes,
     atomic_write_text,
+    nonfinite_state,
     rng_state,
     seed_everything,
     set_rng_state,
@@ -195,8 +197,13 @@ class Trainer:
         config: TrainConfig | None = None,
         out: str | os.PathLike = "runs/train",
         callbacks: Sequence[Callable[[Trainer, dict[str, Any]], None]] = (),
+        extra_config: dict[str, Any] | None = None,
     ) -> None:
         self.config = cfg = config or TrainConfig()
+        self.extra_config = dict(extra_config or {})  # recorded in config.json (e.g. the command's options)
+        if val_set is not None and len(val_set) == 0:
+            raise ValueError("the validation split has no images (an empty list file?); fix it, or train without "
+                             "validation (--val-split none)")
         self.train_set, self.val_set = train_set, val_set
         self.out = Path(out)
         self.callbacks = list(callbacks)
@@ -291,8 +298,9 @@ class Trainer:
         }
         return atomic_torch_save(state, self.out / "last.pt")
 
-    def load_checkpoint(self, path: str | os.PathLike) -> None:
-        """Restores the state written by :meth:`save_checkpoint` (call after the model is built)."""
+    def load_checkpoint(self, path: str | os.PathLike, allow_changes: bool = False) -> None:
+        """Restores :meth:`save_checkpoint`'s state (after the model is built); ``allow_changes`` applies and
+        records a differing config (:mod:`gasgnn.search.resume`) instead of refusing it."""
 
         ckpt = load_checkpoint(path, map_location=self.device)
         if ckpt["spec"] != self.spec:
@@ -300,9 +308,8 @@ class Trainer:
         old, new = ckpt.get("config", {}), self._config_dict()
         # A field newer than the checkpoint counts as its default (old runs resume unchanged).
         diff = [k for k in new if k not in RESUMABLE_CHANGES and old.get(k, getattr(TrainConfig, k, None)) != new[k]]
-        if diff:
-            changes = ", ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in diff)
-            raise ValueError(f"resume: the config differs from the checkpoint {path} ({changes})")
+        changes = [(k, old.get(k, getattr(TrainConfig, k, None)), new[k]) for k in diff]
+        _resume.check_changes(changes, path, allow_changes)
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -311,6 +318,7 @@ class Trainer:
         self.best_miou, self.best_epoch = float(ckpt["best_miou"]), int(ckpt["best_epoch"])
         self.history = list(ckpt["history"])
         set_rng_state(ckpt["rng"])
+        _resume.apply_train_changes(self, changes)  # e.g. a lower --lr after a divergence, for real
         if ckpt.get("world_size", 1) != dist.world_size() and dist.is_main():
             print(f"resume: {path} was written by {ckpt.get('world_size', 1)} processes, this run has "
                   f"{dist.world_size()}; the global batch and the schedule length change", file=sys.stderr)
@@ -363,8 +371,10 @@ class Trainer:
                 raise TrainingDiverged(
                     f"training loss became {value} at epoch {self.epoch + 1}, "
                     f"iteration {self.iteration + 1}; "
-                    f"stopped ({keep}). Try a lower --lr, a longer warm-up, or no --amp."
+                    f"stopped ({keep}). Try a lower --lr (with --resume --allow-changes), a longer warm-up, "
+                    f"or no --amp."
                 )
+            self._check_finite()  # a finite loss can hide NaN/inf weights or BatchNorm running statistics
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -377,6 +387,13 @@ class Trainer:
         bar.close()
         return total / max(count, 1)
 
+    def _check_finite(self) -> None:
+        bad, last = nonfinite_state(self.model), self.out / "last.pt"
+        if bad:
+            keep = f"the last good checkpoint {last} is kept" if last.is_file() else "no checkpoint was written yet"
+            raise TrainingDiverged(f"non-finite values in {', '.join(bad)} at epoch {self.epoch + 1}; stopped "
+                                   f"({keep}). Resume with a lower --lr and --allow-changes, or a longer warm-up.")
+
     def validate(self) -> dict[str, Any]:
         """Evaluates on the validation set (native size or ``val_size``; single scale)."""
 
@@ -386,11 +403,13 @@ class Trainer:
         return evaluate(self.model, loader, self.num_classes, self.ignore_index, self.device,
                         amp=self.use_amp, progress=self.config.progress and dist.is_main())
 
-    def fit(self, resume: bool = False) -> dict[str, Any]:
+    def fit(self, resume: bool = False, allow_changes: bool = False) -> dict[str, Any]:
         """Trains to the end (or continues from ``last.pt`` with ``resume``).
 
         Args:
-            resume (bool, optional): Continue from ``out/last.pt`` when it exists. (default: :obj:`False`)
+            resume (bool, optional): Continue from ``out/last.pt`` (which must exist). (default: :obj:`False`)
+            allow_changes (bool, optional): With ``resume``: apply a config that differs from the
+                checkpoint's (recorded in ``config_history.jsonl``). (default: :obj:`False`)
 
         Returns:
             dict: ``best_miou``, ``best_epoch``, ``epochs``, ``iterations``, ``last`` (the final row),
@@ -403,15 +422,17 @@ class Trainer:
         t_start = time.perf_counter()
         self._setup()
         last = self.out / "last.pt"
-        if resume and last.is_file():
-            self.load_checkpoint(last)
+        if resume and not last.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint {last} to continue (omit --resume to start a new run)")
+        if resume:
+            self.load_checkpoint(last, allow_changes)
             dist.check_same(self.epoch, f"the epoch resumed from {last}")
         dist.check_identical(self.model.named_parameters(), "network weights")
         main = dist.is_main()  # only rank 0 writes
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
             write_json(self.out / "config.json", {"config": self._config_dict(), "spec": self.spec,
-                                                  "dataset": self._dataset_meta()})
+                                                  "dataset": self._dataset_meta(), **self.extra_config})
         while self.epoch < cfg.epochs and self.iteration < self.total_iters:
             t0 = time.perf_counter()
             dist.seed_rank(cfg.seed, self.epoch)  # distributed: per-rank augmentation, reproducible on resume
@@ -426,6 +447,7 @@ class Trainer:
                 row.update(val_miou=res["miou"], val_pixel_acc=res["pixel_acc"],
                            val_per_class_iou=res["per_class_iou"])
             row["seconds"] = time.perf_counter() - t0
+            self._check_finite()  # best.pt and last.pt are written only from a finite model
             self.history.append(row)
             score = row["val_miou"] if self.val_set is not None else -train_loss
             if not math.isnan(score) and score > self.best_miou:

@@ -42,7 +42,7 @@ def _pair(h: int = 20, w: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 # ----------------------------------------------------------------------------- registry / base
 def test_registry_names_and_unknown():
     assert {"camvid", "cityscapes", "folder", "synthetic"} <= set(gd.available_datasets())
-    with pytest.raises(KeyError, match="available: .*camvid"):
+    with pytest.raises(KeyError, match="registered: .*camvid"):
         build_dataset("nope", None)
 
 

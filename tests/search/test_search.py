@@ -102,6 +102,7 @@ def test_nan_stops_and_keeps_checkpoint(space, table, tmp_path):
     ck = (tmp_path / "nan" / "checkpoint.pt").read_bytes()
     s2 = _searcher(space, table, tmp_path / "nan")
     s2.cfg.epochs = 3
+    s2.allow_changes = True  # one more epoch than the checkpoint's run: a recorded change
     s2.load_checkpoint()
     with torch.no_grad():
         s2.net.alpha.fill_(float("nan"))
@@ -190,5 +191,5 @@ def test_search_command_adaptive_latency_window(space, table, tmp_path, capsys):
     cfg = json.loads((tmp_path / "a" / "config.json").read_text())
     assert cfg["search"]["adaptive_fps"] == [50.0, 100.0]  # 10-20 ms = 50-100 FPS
     assert "adaptive" in torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
-    assert main(argv + ["--latency-fps-window", "1", "2"]) != 0  # both windows: an error
+    assert main(argv + ["--overwrite", "--latency-fps-window", "1", "2"]) != 0  # both windows: an error
     assert "not both" in capsys.readouterr().err

@@ -1,0 +1,91 @@
+"""Latency noise, validation that refuses noise-dominated correlations, networks spanning the range, and
+whole-network calibration (issue 19, finding 8)."""
+
+import pytest
+import torch
+
+from gasgnn import SearchSpace
+from gasgnn.cli import main
+from gasgnn.genotype import random_genotype
+from gasgnn.latency import (
+    LatencyTable,
+    calibration_key,
+    fit_calibration,
+    noise_dominated,
+    spanning_genotypes,
+    within,
+)
+from gasgnn.latency import noise as noise_mod
+
+SPACE = SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32), num_classes=9)
+
+
+@pytest.fixture(scope="module")
+def table():
+    t = LatencyTable.measure(SPACE, repeats=2, warmup=1, progress=False, heads=("aspp",))
+    t.meta["noise"] = {**t.meta["noise"], "busy": False}  # a shared test machine: judge validation's own noise
+    return t
+
+
+def test_table_records_its_noise(table):
+    nz = table.meta["noise"]
+    assert nz["control_ms"] > 0 and nz["repeat_spread"] >= 0 and nz["drift"] >= 0 and "busy" in nz
+
+
+def test_within_and_noise_dominated():
+    assert within([1.0, 2.0, 3.0], [1.05, 2.5, 3.0]) == pytest.approx(2 / 3)
+    assert noise_dominated([10.0, 10.2, 9.9, 10.1], noise=0.05)  # 1 % apart, 5 % noise
+    assert not noise_dominated([5.0, 10.0, 20.0], noise=0.05)
+
+
+def test_spanning_genotypes_cover_more_of_the_range(table):
+    picks = spanning_genotypes(table, SPACE, 5, seed=0, pool=10)
+    gen = torch.Generator().manual_seed(0)
+    uniform = [random_genotype(SPACE, gen) for _ in range(5)]
+    span = lambda gs: max(table.predict(g) for g in gs) - min(table.predict(g) for g in gs)  # noqa: E731
+    assert len(picks) == 5 and span(picks) >= span(uniform)
+
+
+def test_calibration_is_fitted_stored_and_used_by_predict(table):
+    fit = fit_calibration([1.0, 2.0, 3.0], [2.5, 4.5, 6.5])
+    assert fit["scale"] == pytest.approx(2.0) and fit["offset"] == pytest.approx(0.5) and fit["mape_after"] < 1e-6
+    with pytest.raises(ValueError, match="busy"):
+        fit_calibration([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
+    t = LatencyTable.from_dict(table.to_dict())
+    g = random_genotype(SPACE, torch.Generator().manual_seed(3))
+    raw = t.predict(g)
+    t.meta["calibration"] = {calibration_key(SPACE.input_size, "aspp"): {"scale": 2.0, "offset": 1.0}}
+    assert t.predict(g) == pytest.approx(2 * raw + 1) and t.predict(g, raw=True) == raw
+    assert LatencyTable.from_dict(t.to_dict()).predict(g) == pytest.approx(2 * raw + 1)  # survives save/load
+
+
+def _validate_argv(tmp_path, table, *extra):
+    p = tmp_path / "t.json"
+    table.save(p)
+    return ["latency", *extra, "--table", str(p), "--num-cells", "3", "--num-nodes", "2", "--reduction-cells", "1",
+            "--channels", "4", "--input-size", "32", "32", "--num-classes", "9", "--n", "4", "--repeats", "2",
+            "--warmup", "1", "--rounds", "1", "--no-progress"]
+
+
+def test_validate_refuses_to_present_a_busy_machine_as_a_result(tmp_path, table, capsys, monkeypatch):
+    real = noise_mod.measure_noise
+
+    def busy(*a, **k):
+        return {**real(*a, **k), "noise": 0.5, "busy": True}
+
+    monkeypatch.setattr(noise_mod, "measure_noise", busy)
+    assert main(_validate_argv(tmp_path, table, "validate")) == 3
+    cap = capsys.readouterr()
+    assert "BUSY" in cap.out and "NOT A RESULT" in cap.out and "+-10 %" in cap.out and "noise" in cap.err
+    assert main(_validate_argv(tmp_path, table, "calibrate")) == 2  # no calibration from a busy machine
+    assert "too busy" in capsys.readouterr().err
+
+
+def test_calibrate_command_stores_the_fit(tmp_path, table, capsys, monkeypatch):
+    quiet = {"control_ms": 1.0, "repeat_spread": 0.0, "drift": 0.0, "noise": 0.0, "busy": False}
+    monkeypatch.setattr(noise_mod, "measure_noise", lambda *a, **k: dict(quiet))  # this test machine is shared
+    monkeypatch.setattr(noise_mod, "merge_noise", lambda samples: dict(quiet))
+    argv = _validate_argv(tmp_path, table, "calibrate")
+    main(argv)
+    cal = LatencyTable.load(tmp_path / "t.json").meta["calibration"]
+    assert cal[calibration_key((32, 32), "aspp")]["n"] >= 2
