@@ -200,86 +200,40 @@ class Genotype:
         return cls.from_dict(obj)
 
     # --- PyG -----------------------------------------------------------------------------------
-    def to_data(self) -> Data:
-        """The derived graph as PyG ``Data``.
+    def to_data(self, vocab: Sequence[str] | None = None) -> Data:
+        """The derived graph as PyG ``Data``; see :func:`gasgnn.genotype_data.genotype_to_data`.
 
-        Nodes are the cells' DAG nodes (``num_nodes + 2`` per cell, cell by cell); edges are the kept
-        edges in genotype order.
-
-        Returns:
-            Data: ``edge_index`` [2, n_edges] (global node ids), ``edge_op`` [n_edges] (index into
-            ``op_names``), ``edge_cell`` [n_edges], ``node_cell``/``node_index``/``node_concat`` [N],
-            ``cell_reduction``/``cell_channels``/``cell_num_nodes`` [num_cells], ``op_names``, ``space``.
+        ``edge_op`` indexes one global op vocabulary (:func:`~gasgnn.genotype_data.op_vocabulary`), so
+        genotypes batch with consistent op ids and ``Batch.to_data_list()`` round-trips.
         """
-        op_names = sorted({o for c in self.cells for _, _, o in c.edges})
-        op_id = {o: i for i, o in enumerate(op_names)}
-        offsets, n = [], 0
-        for c in self.cells:
-            offsets.append(n)
-            n += c.num_nodes + 2
-        src, dst, eop, ecell, ncell, nidx, nconcat = [], [], [], [], [], [], []
-        for k, c in enumerate(self.cells):
-            for s, d, o in c.edges:
-                src.append(offsets[k] + s)
-                dst.append(offsets[k] + d)
-                eop.append(op_id[o])
-                ecell.append(k)
-            for i in range(c.num_nodes + 2):
-                ncell.append(k)
-                nidx.append(i)
-                nconcat.append(i in c.concat)
-        data = Data(
-            edge_index=torch.tensor([src, dst], dtype=torch.long).view(2, -1),
-            edge_op=torch.tensor(eop, dtype=torch.long),
-            edge_cell=torch.tensor(ecell, dtype=torch.long),
-            node_cell=torch.tensor(ncell, dtype=torch.long),
-            node_index=torch.tensor(nidx, dtype=torch.long),
-            node_concat=torch.tensor(nconcat, dtype=torch.bool),
-            cell_reduction=torch.tensor([c.reduction for c in self.cells], dtype=torch.bool),
-            cell_channels=torch.tensor([c.channels for c in self.cells], dtype=torch.long),
-            cell_num_nodes=torch.tensor([c.num_nodes for c in self.cells], dtype=torch.long),
-            num_nodes=n,
-        )
-        data.op_names = op_names
-        data.space = self.space.to_dict() if self.space is not None else None
-        return data
+        from gasgnn.genotype_data import genotype_to_data  # that module builds on this one
+
+        return genotype_to_data(self, vocab)
 
     @classmethod
     def from_data(cls, data: Data) -> Genotype:
-        """Inverse of :meth:`to_data`."""
-        from gasgnn.space import SearchSpace
+        """Inverse of :meth:`to_data` (one graph; split a ``Batch`` with ``to_data_list()`` first)."""
+        from gasgnn.genotype_data import genotype_from_data
 
-        L = int(data.cell_reduction.numel())
-        offsets, n = [], 0
-        for k in range(L):
-            offsets.append(n)
-            n += int(data.cell_num_nodes[k]) + 2
-        edges: list[list[tuple[int, int, str]]] = [[] for _ in range(L)]
-        for (s, d), o, k in zip(data.edge_index.t().tolist(), data.edge_op.tolist(), data.edge_cell.tolist()):
-            edges[k].append((s - offsets[k], d - offsets[k], data.op_names[o]))
-        cells = []
-        for k in range(L):
-            mask = data.node_cell == k
-            concat = tuple(data.node_index[mask & data.node_concat].tolist())
-            cells.append(
-                CellGenotype(
-                    tuple(edges[k]), bool(data.cell_reduction[k]), int(data.cell_channels[k]),
-                    int(data.cell_num_nodes[k]), concat,
-                )
-            )
-        space = SearchSpace.from_dict(data.space) if getattr(data, "space", None) else None
-        return cls(tuple(cells), space)
+        return genotype_from_data(data)
 
     # --- networkx ------------------------------------------------------------------------------
-    def to_networkx(self) -> nx.DiGraph:
+    def to_networkx(self, multigraph: bool | None = None) -> nx.DiGraph:
         """The derived graph as a :class:`networkx.DiGraph` with nodes ``(cell, node)``.
+
+        A genotype with multi-edges (a node taking two ops from one input) gives a
+        :class:`networkx.MultiDiGraph`; ``multigraph=True`` forces one.
 
         Node attributes: ``cell``, ``index``, ``kind`` ('input' or 'intermediate'), ``in_concat``.
         Edge attributes: ``op``, ``stride``, ``order`` (position in the genotype), plus the op's
         ``light`` and ``large_rf`` flags from the registry. Graph attributes: ``cells`` (per-cell
         reduction, channels, num_nodes) and ``space``.
         """
-        g = nx.DiGraph()
+        if multigraph is None:
+            multigraph = self.has_multi_edges()
+        elif not multigraph and self.has_multi_edges():
+            raise GenotypeError("to_networkx: the genotype has multi-edges; a DiGraph would drop some")
+        g = nx.MultiDiGraph() if multigraph else nx.DiGraph()
         g.graph["cells"] = [
             {"reduction": c.reduction, "channels": c.channels, "num_nodes": c.num_nodes} for c in self.cells
         ]
@@ -310,6 +264,10 @@ class Genotype:
             cells.append(CellGenotype(es, info["reduction"], info["channels"], info["num_nodes"], concat))
         space = SearchSpace.from_dict(g.graph["space"]) if g.graph.get("space") else None
         return cls(tuple(cells), space)
+
+    def has_multi_edges(self) -> bool:
+        """Whether some node takes two (or more) ops from the same input."""
+        return any(len({(s, d) for s, d, _ in c.edges}) < len(c.edges) for c in self.cells)
 
     # --- DARTS notation ------------------------------------------------------------------------
     def to_darts(self, cell: int | None = None) -> str:
@@ -360,25 +318,13 @@ class Genotype:
     def from_darts(cls, text: str, space: SearchSpace) -> Genotype:
         """Parses DARTS notation safely (an AST walk, never ``eval``) and expands it over ``space``.
 
-        Normal cells take the ``normal`` genotype and reduction cells the ``reduce`` one.
+        Normal cells take the ``normal`` genotype and reduction cells the ``reduce`` one. Every op is
+        checked against the registry and ``space.ops``; errors name the DARTS cell ('normal' or
+        'reduce') and list every offending op. See :func:`gasgnn.darts.genotype_from_darts`.
         """
-        fields = parse_darts(text)
-        chans = space.cell_channels()
-        cells = []
-        for k in range(space.num_cells):
-            red = space.is_reduction(k)
-            key = "reduce" if red else "normal"
-            pairs = fields[key]
-            if not pairs:
-                raise GenotypeError(f"from_darts: '{key}' is empty but cell {k} is a {key} cell")
-            if len(pairs) != 2 * space.num_nodes:
-                raise GenotypeError(
-                    f"from_darts: '{key}' has {len(pairs)} edges, expected 2 per node = {2 * space.num_nodes}"
-                )
-            edges = tuple((s, 2 + i // 2, o) for i, (o, s) in enumerate(pairs))
-            concat = tuple(fields[key + "_concat"]) or tuple(range(2, space.num_nodes + 2))
-            cells.append(CellGenotype(edges, red, chans[k], space.num_nodes, concat))
-        return cls(tuple(cells), space)
+        from gasgnn.darts import genotype_from_darts  # that module builds on this one
+
+        return genotype_from_darts(text, space)
 
     # --- misc ----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
@@ -398,6 +344,11 @@ class Genotype:
 def _validate_cells(cells: Sequence[CellGenotype], space: SearchSpace | None) -> None:
     if not cells:
         raise GenotypeError("genotype.cells: must not be empty")
+    # Every unknown op at once: a user importing a foreign genotype fixes them all in one go.
+    unknown = [f"cells[{k}].edges[{i}].op: unknown op '{o}'" for k, c in enumerate(cells)
+               for i, (_, _, o) in enumerate(c.edges) if o not in OPS]
+    if unknown:
+        raise GenotypeError(f"{'; '.join(unknown)} (registered: {sorted(OPS)})")
     if space is not None and len(cells) != space.num_cells:
         raise GenotypeError(f"genotype.cells: {len(cells)} cells but the space has {space.num_cells}")
     for k, c in enumerate(cells):
@@ -407,20 +358,18 @@ def _validate_cells(cells: Sequence[CellGenotype], space: SearchSpace | None) ->
         if c.channels < 1 or (c.reduction and c.channels % 2):
             raise GenotypeError(f"{where}.channels: bad value {c.channels}")
         last = c.num_nodes + 1
-        seen = set()
+        # A node may take two ops from one input (NASNet, AmoebaNet): repeated (src, dst) pairs are
+        # multi-edges, kept in order, and every consumer (GASNet, latency, drawings) builds each one.
         for i, (s, d, o) in enumerate(c.edges):
             ew = f"{where}.edges[{i}]"
             if o not in OPS:
-                raise GenotypeError(f"{ew}.op: unknown op '{o}' (registered: {sorted(OPS)})")
+                continue  # reported below, all at once
             if o == "none":
                 raise GenotypeError(f"{ew}.op: 'none' cannot be a kept edge")
             if not 2 <= d <= last:
                 raise GenotypeError(f"{ew}.dst: {d} is not an intermediate node (2..{last})")
             if not 0 <= s < d:
                 raise GenotypeError(f"{ew}.src: edge {s}->{d} comes from a later or the same node (src must be < dst)")
-            if (s, d) in seen:
-                raise GenotypeError(f"{ew}: edge {s}->{d} appears twice")
-            seen.add((s, d))
         for d in range(2, last + 1):
             if not any(e[1] == d for e in c.edges):
                 raise GenotypeError(f"{where}.edges: intermediate node {d} has no incoming edge")
