@@ -45,7 +45,7 @@ SHORT_LABELS = {
     "none": "none", "skip_connect": "skip", "max_pool_3x3": "pool", "avg_pool_3x3": "avg",
     "conv_3x3": "conv3", "conv_1x1": "conv1", "conv_5x5": "conv5", "sep_conv_3x3": "sep3",
     "sep_conv_5x5": "sep5", "sep_conv_7x7": "sep7", "dil_conv_3x3": "dil2", "dil_conv_5x5": "dil2k5",
-    "dil_conv_3x3_d4": "dil4", "dil_conv_3x3_d8": "dil8",
+    "dil_conv_3x3_d4": "dil4", "dil_conv_3x3_d8": "dil8", "conv_7x1_1x7": "c7x1",
 }
 
 
@@ -206,10 +206,16 @@ def _draw_cell_panel(ax: Any, cell: Any, title: str, fontsize: float, node_fs: f
 
     pad = 0.15 * fontsize * fig.dpi / 72  # the label box's padding, in pixels
     placed: list[np.ndarray] = []
+    done: set[int] = set()
     for i in order:
         s, d, op = edges[i]
         if op is None:
             continue
+        # A multi-edge (two ops from one input) must not share its sibling's arc, or one would hide the other.
+        taken = {rads[j][0] for j in done if edges[j][:2] == (s, d)}
+        if taken:
+            rads[i] = [r for r in rads[i] if r not in taken] or [r for r in _RADS if r not in taken]
+        done.add(i)
         txt = ax.text(0, 0, short_label(op), fontsize=fontsize, ha="center", va="center", zorder=5,
                       color=op_style(op)["color"], gid="edge-label",
                       bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.92))

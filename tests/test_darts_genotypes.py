@@ -139,3 +139,37 @@ def test_from_darts_names_the_cell_on_bad_shapes():
     later = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 2)], normal_concat=[2], reduce=[], reduce_concat=[])"
     with pytest.raises(GenotypeError, match=r"normal\[1\]"):
         Genotype.from_darts(later, preset_space("darts", num_cells=1, num_nodes=1, reduction_cells=()))
+
+
+def test_derive_can_take_two_ops_from_one_input():
+    from gasgnn import derive
+
+    s = preset_space("darts", num_cells=2, num_nodes=2, reduction_cells=(1,), input_size=(32, 32))
+    ops = list(s.ops)
+    alpha = torch.zeros(s.num_arch_nodes, s.num_ops)
+    alpha[0, ops.index("sep_conv_5x5")] = 3.0  # cell 0, edge (0,2): two strong ops on one input
+    alpha[0, ops.index("avg_pool_3x3")] = 2.5
+    alpha[1, ops.index("dil_conv_3x3")] = 1.0
+    g = derive(s, alpha, distinct_inputs=False)
+    assert g.cells[0].edges[:2] == ((0, 2, "avg_pool_3x3"), (0, 2, "sep_conv_5x5"))
+    assert g.has_multi_edges()
+    assert derive(s, alpha).cells[0].edges[:2] == ((0, 2, "sep_conv_5x5"), (1, 2, "dil_conv_3x3"))
+    net = GASNet(g, head="simple", head_channels=8).eval()
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, 32, 32)).shape == (1, s.num_classes, 32, 32)
+
+
+def test_drawing_separates_multi_edges():
+    from matplotlib.patches import FancyArrowPatch
+
+    from gasgnn.viz import draw_cell
+
+    text = dict((n, t) for _, n, t in LITERALS)["NASNet"]
+    g = Genotype.from_darts(text, _tiny(text))
+    fig = draw_cell(g, 0)
+    ax = fig.axes[0]
+    arrows = [a for a in ax.patches if isinstance(a, FancyArrowPatch)]
+    assert len(arrows) == len(g.cells[0].edges) + len(g.cells[0].concat)
+    # Edges 6 and 7 are both avg_pool 0 -> 5: they must be drawn on different arcs.
+    styles = [a.get_connectionstyle() for a in arrows]
+    assert styles[6].rad != styles[7].rad
