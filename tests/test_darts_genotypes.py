@@ -173,3 +173,10 @@ def test_drawing_separates_multi_edges():
     # Edges 6 and 7 are both avg_pool 0 -> 5: they must be drawn on different arcs.
     styles = [a.get_connectionstyle() for a in arrows]
     assert styles[6].rad != styles[7].rad
+    # The plainest case: one node, two ops from input 0 (both would take the straight arc).
+    from gasgnn.graph import CellGenotype
+
+    cell = CellGenotype(((0, 2, "sep_conv_3x3"), (0, 2, "avg_pool_3x3"), (1, 2, "skip_connect")), False, 4, 1)
+    fig = draw_cell(Genotype((cell,)), 0)
+    arrows = [a for a in fig.axes[0].patches if isinstance(a, FancyArrowPatch)]
+    assert arrows[0].get_connectionstyle().rad != arrows[1].get_connectionstyle().rad
