@@ -107,3 +107,17 @@ def test_guide_kwargs_reach_the_conv():
     g = build_guide("APPNP", SPACE, K=3, alpha=0.2, gamma=0.25)
     assert isinstance(g, GraphGuidedModule) and g.gamma == 0.25
     assert g.convs[0].conv.K == 3 and g.convs[0].conv.alpha == 0.2
+
+
+def test_guide_arg_flag_is_repeatable_and_typed():
+    from gasgnn.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["search", "--guide", "APPNP", "--guide-arg", "K=2", "--guide-arg", "alpha=0.1",
+         "--guide-arg", "conv_act=None", "--guide-arg", "inner_conv=gat"]
+    )
+    assert dict(args.guide_arg) == {"K": 2, "alpha": 0.1, "conv_act": None, "inner_conv": "gat"}
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["search", "--guide-arg", "no-equals"])
+    g = build_guide(args.guide, SPACE, **{k: v for k, v in args.guide_arg if k in ("K", "alpha")})
+    assert g.convs[0].conv.K == 2
