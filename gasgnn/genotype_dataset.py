@@ -128,6 +128,7 @@ class GenotypeDataset(InMemoryDataset):
         self.validate_files = [Path(p) for p in validate]
         self.vocab = list(vocab) if vocab is not None else op_vocabulary()
         self.require_latency = require_latency
+        self._cached = root is not None
         super().__init__(root, transform, pre_transform, force_reload=force_reload)
         if root is None:
             self.data, self.slices = self.collate(self._build())
@@ -142,8 +143,10 @@ class GenotypeDataset(InMemoryDataset):
     def processed_file_names(self) -> list[str]:
         return ["genotypes.pt"]
 
-    def download(self) -> None:
-        pass
+    def _process(self) -> None:
+        # Without a root, PyG would process into a folder named '???'; build in memory instead.
+        if self._cached:
+            super()._process()
 
     def process(self) -> None:
         self.save(self._build(), self.processed_paths[0])

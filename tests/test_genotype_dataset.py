@@ -81,7 +81,8 @@ def _write_run(d, genotype, **summary):
     (d / "summary.json").write_text(json.dumps(summary))
 
 
-def test_dataset_from_runs_and_validate_outputs(tmp_path):
+def test_dataset_from_runs_and_validate_outputs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an in-memory dataset must not write PyG's '???' folder here
     gs = _genotypes()
     _write_run(tmp_path / "runs" / "a", gs[0], measured_latency_ms=12.5, miou=0.61, predicted_latency_ms=11.0)
     _write_run(tmp_path / "runs" / "b", gs[1], measured_latency_ms=30.0, miou=None)
@@ -102,6 +103,7 @@ def test_dataset_from_runs_and_validate_outputs(tmp_path):
         batch = next(iter(DataLoader(ds, batch_size=6)))
         assert batch.latency_ms.shape == (6,) and batch.input_size.shape == (6, 2)
         assert [Genotype.from_data(d) for d in batch.to_data_list()] == [gs[0], gs[1], gs[1], gs[3], gs[1], gs[3]]
+    assert not (tmp_path / "???").exists()
     # The cache is reused (a new source list needs force_reload).
     assert len(GenotypeDataset(str(tmp_path / "cache"))) == 6
 
