@@ -67,3 +67,6 @@ def test_darts_family_metadata_and_structure():
     assert convs[0].kernel_size == (5, 5) and convs[0].dilation == (2, 2)
     convs = [m for m in build_op("conv_7x1_1x7", 4, 2).modules() if isinstance(m, nn.Conv2d)]
     assert [c.kernel_size for c in convs] == [(1, 7), (7, 1)]
+    for name, k in (("sep_conv_5x5", 5), ("sep_conv_7x7", 7)):
+        depthwise = [m for m in build_op(name, 4, 1).modules() if isinstance(m, nn.Conv2d) and m.groups == 4]
+        assert [m.kernel_size for m in depthwise] == [(k, k)] * 2

@@ -99,7 +99,7 @@ def test_errors_name_conv_parameter_and_how_to_pass_it():
         build_pyg_conv(pyg_conv.APPNP, 8, 8)
     with pytest.raises(GuideError, match=r"AntiSymmetricConv: no constructor parameter\(s\) \['kk'\]"):
         build_pyg_conv(pyg_conv.AntiSymmetricConv, 8, 8, kk=1)
-    with pytest.raises(GuideError, match="hyperedge_index"):
+    with pytest.raises(GuideError, match="takes .hyperedge_index., not an edge_index"):
         build_pyg_conv(pyg_conv.HypergraphConv, 8, 8)
 
 
@@ -121,3 +121,14 @@ def test_guide_arg_flag_is_repeatable_and_typed():
         build_parser().parse_args(["search", "--guide-arg", "no-equals"])
     g = build_guide(args.guide, SPACE, **{k: v for k, v in args.guide_arg if k in ("K", "alpha")})
     assert g.convs[0].conv.K == 2
+
+
+def test_search_command_hands_guide_args_to_the_guide(tmp_path, capsys):
+    from gasgnn.cli import main
+
+    # The guide is built before any data or table: its errors come first and show the options arrived.
+    argv = ["search", "--out", str(tmp_path / "run"), "--guide", "APPNP"]
+    assert main(argv) == 2
+    assert "K (int), alpha (float)" in capsys.readouterr().err
+    assert main(argv + ["--guide-arg", "K=8", "--guide-arg", "alpha=8.0"]) == 2
+    assert "x max|alpha|" in capsys.readouterr().err  # built with K=8, alpha=8: the blow-up is refused
