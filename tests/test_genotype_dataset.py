@@ -112,3 +112,18 @@ def test_validate_output_without_genotypes_is_named(tmp_path):
     (tmp_path / "old.json").write_text(json.dumps({"sizes": [{"input_size": [8, 8], "measured_ms": [1.0]}]}))
     with pytest.raises(GenotypeError, match="no 'genotypes'"):
         GenotypeDataset(validate=[tmp_path / "old.json"])
+
+
+def test_dataset_from_a_real_validate_run(tmp_path):
+    from gasgnn.latency import LatencyTable
+    from gasgnn.latency_measure import validate
+
+    space = SearchSpace(num_cells=2, channels=4, input_size=(16, 16), reduction_cells=(1,))
+    table = LatencyTable(repeats=1, warmup=0)
+    res = validate(table, space, n=3, head="simple", head_channels=4, warmup=0, repeats=1, rounds=1,
+                   progress=False)
+    assert len(res["genotypes"]) == 3
+    (tmp_path / "v.json").write_text(json.dumps(res))
+    ds = GenotypeDataset(validate=[tmp_path / "v.json"])
+    assert len(ds) == 3 and [float(d.latency_ms) for d in ds] == pytest.approx(res["sizes"][0]["measured_ms"])
+    assert ds.genotype(2).space == space
