@@ -136,7 +136,8 @@ def test_from_darts_names_the_cell_on_bad_shapes():
     bad = "Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=[2], reduce=[], reduce_concat=[])"
     with pytest.raises(GenotypeError, match="'normal' has 1"):
         Genotype.from_darts(bad, preset_space("darts", num_cells=3, input_size=(32, 32)))
-    later = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 2)], normal_concat=[2], reduce=[], reduce_concat=[])"
+    later = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 2)], normal_concat=[2], reduce=[], "
+             "reduce_concat=[])")
     with pytest.raises(GenotypeError, match=r"normal\[1\]"):
         Genotype.from_darts(later, preset_space("darts", num_cells=1, num_nodes=1, reduction_cells=()))
 
