@@ -9,8 +9,8 @@ Sections, in order of importance (a section that fails is recorded with its erro
 2. ``search_step``: ``bench_search_step.py``: naive DARTS / per-edge / node-batched, eager vs CUDA graphs
    (gasgnn variants), fp32 vs AMP (bf16), batch 2, 8 and 16 at 180x240; peak memory at batch 2.
 3. ``fps``: derived network (random genotype, seed 0) at batch 1, 360x480 and 720x960, ASPP and PPM
-   heads, fp32 and fp16, eager and ``torch.compile`` (:func:`gasgnn.bench.benchmark`).
-4. ``latency``: latency-table validation on the GPU (:func:`gasgnn.latency_measure.validate`: the table
+   heads, fp32 and fp16, eager and ``torch.compile`` (:func:`gasgnn.train.bench.benchmark`).
+4. ``latency``: latency-table validation on the GPU (:func:`gasgnn.latency.measure.validate`: the table
    is measured, then random networks are compared with its predictions).
 
 Writes ``DIR/gpu_suite.json`` and ``DIR/gpu_suite.md``. Sections past ``--budget-s`` are skipped and

@@ -1,6 +1,6 @@
 """A naive DARTS supernet over a gasgnn SearchSpace: the baseline of ``bench_search_step.py``.
 
-Written independently of ``gasgnn.supernet`` in the style of DARTS' ``model_search.py``: a MixedOp
+Written independently of ``gasgnn.models.supernet`` in the style of DARTS' ``model_search.py``: a MixedOp
 that runs every candidate op (``none`` included) on every edge and sums ``w * op(x)`` over a Python
 list, a Cell and a Network, and a first-order search step whose architecture update back-propagates
 into every weight as DARTS does. Only the op modules come from the one registry, so the arithmetic is

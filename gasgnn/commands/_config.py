@@ -212,7 +212,7 @@ def claim_out(args: argparse.Namespace, command: str, out: Path | None = None, m
     if not main:
         yield
         return
-    from gasgnn.search.rundir import claim_run_dir
+    from gasgnn.search import claim_run_dir
 
     say = (lambda m: print(f"{command}: {m}", file=sys.stderr))
     lock = claim_run_dir(out if out is not None else args.out, resume=getattr(args, "resume", False),

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from gasgnn.models import load_model
     from gasgnn.train import export_onnx, onnx_parity
     from gasgnn.genotype import Genotype
-    from gasgnn.search.rundir import check_out_path
+    from gasgnn.search import check_out_path
 
     check_out_path(args.out, "--out", is_dir=False)
     if args.out.exists() and not args.overwrite:  # never replace a file the user did not name for this

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -47,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--guide", default=d.guide,
                    help="guidance module: gcn_sim, gcn_sim_raw, gcn, gat, gatv2, sage, gin, transformer, fc, none, "
                         "or package.module:ClassName")
+    g.add_argument("--guide-arg", action="append", default=[], metavar="KEY=VALUE", type=_guide_arg,
+                   help="option of the guide or its conv, repeatable (e.g. --guide APPNP --guide-arg K=10 "
+                        "--guide-arg alpha=0.1); VALUE is a Python literal (10, 0.1, None, 'x') or a string")
     g.add_argument("--latency-table", type=Path, default=None,
                    help="latency table JSON; missing entries are measured (default: measure one for this "
                         "space on --device and save it in the run directory)")
@@ -126,6 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = SearchConfig(
         epochs=args.epochs, warmup_epochs=min(args.warmup_epochs, args.epochs), batch_size=args.batch_size,
         steps_per_epoch=args.steps_per_epoch, w_lr=args.w_lr, a_lr=args.a_lr, guide=args.guide,
+        guide_kwargs=dict(args.guide_arg),
         latency_weight=args.latency_weight, latency_form=args.latency_form, target_ms=args.target_ms,
         target_fps=args.target_fps, relaxation=args.relaxation, tau_start=args.tau[0], tau_end=args.tau[1],
         amp=args.amp, seed=args.seed, deterministic=args.deterministic, num_workers=args.workers,
@@ -139,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.random:
         from gasgnn.ggm import build_guide
 
-        build_guide(args.guide, space)  # a bad --guide fails now, not after the table is measured
+        build_guide(args.guide, space, **cfg.guide_kwargs)  # a bad --guide fails now, not after the table
     crop = tuple(args.crop) if args.crop else space.input_size
     wl, al, vl, base = search_loaders(args, crop, cfg.batch_size, cfg.seed)
     if base.num_classes != space.num_classes:
@@ -196,3 +201,16 @@ def make_figures(run_dir: Path) -> None:
     except Exception as e:  # figures are a convenience; never lose a finished search over them
         print(f"figures skipped: {e}")
 
+
+
+def _guide_arg(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--guide-arg``: VALUE as a Python literal when it is one, else the string."""
+    import ast
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a parameter name, got {text!r}")
+    try:
+        return key.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key.strip(), value

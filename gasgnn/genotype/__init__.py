@@ -1,12 +1,25 @@
 """Derived architectures: Genotype and its conversions, DARTS notation, derivation, reference genotypes."""
 
+from gasgnn.genotype.errors import (
+    GenotypeError,
+)
+from gasgnn.genotype.data import (
+    op_vocabulary,
+    genotype_to_data,
+    genotype_from_data,
+    batch_vocabulary,
+)
+from gasgnn.genotype.darts import (
+    DARTS_CELLS,
+    genotype_from_darts,
+    darts_space,
+    parse_darts,
+)
 from gasgnn.genotype.genotype import (
     GENOTYPE_FORMAT,
     GENOTYPE_VERSION,
     CellGenotype,
     Genotype,
-    GenotypeError,
-    parse_darts,
     random_genotype,
 )
 from gasgnn.genotype.derive import (
@@ -28,12 +41,19 @@ from gasgnn.genotype.references import (
 )
 
 __all__ = [
+    "GenotypeError",
+    "op_vocabulary",
+    "genotype_to_data",
+    "genotype_from_data",
+    "batch_vocabulary",
+    "DARTS_CELLS",
+    "genotype_from_darts",
+    "darts_space",
+    "parse_darts",
     "GENOTYPE_FORMAT",
     "GENOTYPE_VERSION",
     "CellGenotype",
     "Genotype",
-    "GenotypeError",
-    "parse_darts",
     "random_genotype",
     "edge_strengths",
     "op_entropy",

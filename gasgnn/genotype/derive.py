@@ -41,12 +41,15 @@ def op_entropy(alpha: Tensor) -> Tensor:
     return -(p * p.clamp_min(1e-12).log()).sum(-1)
 
 
-def derive(space: SearchSpace, alpha: Tensor, k: int = 2, graph: Data | None = None) -> Genotype:
+def derive(
+    space: SearchSpace, alpha: Tensor, k: int = 2, graph: Data | None = None, distinct_inputs: bool = True,
+) -> Genotype:
     """Derives a cell-heterogeneous genotype with the DARTS rule, every cell on its own.
 
     For every intermediate node of every cell, keeps the ``k`` incoming edges with the largest
     non-none weight of ``softmax(alpha)`` (ties go to the earlier source), and on each the strongest
-    non-none op.
+    non-none op. With ``distinct_inputs=False`` it keeps the ``k`` strongest ``(input, op)`` pairs
+    instead, so a node may take two ops from one input (a multi-edge, as in NASNet and AmoebaNet).
 
     Args:
         space (SearchSpace): The search space alpha belongs to.
@@ -55,6 +58,8 @@ def derive(space: SearchSpace, alpha: Tensor, k: int = 2, graph: Data | None = N
         k (int, optional): Kept inputs per intermediate node. (default: :obj:`2`)
         graph (Data, optional): The ArchGraph (node attributes ``cell``, ``src``, ``dst``); built from
             ``space`` when :obj:`None`. (default: :obj:`None`)
+        distinct_inputs (bool, optional): Keep ``k`` different inputs per node (DARTS); :obj:`False`
+            ranks ``(input, op)`` pairs and allows multi-edges. (default: :obj:`True`)
 
     Returns:
         Genotype: the derived network, carrying ``space``.
@@ -66,6 +71,8 @@ def derive(space: SearchSpace, alpha: Tensor, k: int = 2, graph: Data | None = N
     if not torch.isfinite(alpha).all():
         raise ValueError("derive: alpha contains NaN or inf")
     g = graph if graph is not None else space.arch_graph(alpha.detach())
+    if not distinct_inputs:
+        return _derive_pairs(space, alpha, k, g)
     strength, best = edge_strengths(space, alpha)
     # One group per (cell, dst): rank edges inside the group by strength (stable: earlier src wins ties).
     num_dst = space.num_nodes
@@ -83,6 +90,27 @@ def derive(space: SearchSpace, alpha: Tensor, k: int = 2, graph: Data | None = N
     edges: list[list[tuple[int, int, str]]] = [[] for _ in range(space.num_cells)]
     for n in keep.tolist():
         edges[int(g.cell[n])].append((int(g.src[n]), int(g.dst[n]), space.ops[int(best[n])]))
+    cells = tuple(
+        CellGenotype(tuple(edges[c]), space.is_reduction(c), chans[c], space.num_nodes)
+        for c in range(space.num_cells)
+    )
+    return Genotype(cells, space)
+
+
+def _derive_pairs(space: SearchSpace, alpha: Tensor, k: int, g: Data) -> Genotype:
+    """The ``k`` strongest non-none ``(input, op)`` pairs per node (ties: earlier input, then earlier op)."""
+    w = torch.softmax(alpha.detach().float(), dim=-1)
+    ops = [j for j, o in enumerate(space.ops) if o != "none"]
+    chans = space.cell_channels()
+    edges: list[list[tuple[int, int, str]]] = [[] for _ in range(space.num_cells)]
+    cell, src, dst = g.cell.tolist(), g.src.tolist(), g.dst.tolist()
+    groups: dict[tuple[int, int], list[int]] = {}
+    for n in range(len(cell)):
+        groups.setdefault((cell[n], dst[n]), []).append(n)
+    for (c, d), nodes in sorted(groups.items()):
+        pairs = [(-float(w[n, j]), src[n], j) for n in nodes for j in ops]
+        kept = sorted(sorted(pairs)[:k], key=lambda p: (p[1], p[2]))  # back to input order
+        edges[c] += [(s, d, space.ops[j]) for _, s, j in kept]
     cells = tuple(
         CellGenotype(tuple(edges[c]), space.is_reduction(c), chans[c], space.num_nodes)
         for c in range(space.num_cells)

@@ -6,31 +6,28 @@ A :class:`Genotype` round-trips losslessly between JSON, PyG :class:`~torch_geom
 
 from __future__ import annotations
 
-import ast
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import networkx as nx
 import torch
 from torch_geometric.data import Data
 
+from gasgnn.genotype.darts import genotype_from_darts
+from gasgnn.genotype.data import genotype_from_data, genotype_to_data
+from gasgnn.genotype.errors import GenotypeError
 from gasgnn.space import OPS, SearchSpace, SpaceError
 from gasgnn.utils import read_json, write_json
 
-__all__ = ["GENOTYPE_FORMAT", "GENOTYPE_VERSION", "CellGenotype", "Genotype", "GenotypeError", "parse_darts",
-           "random_genotype"]
+__all__ = ["GENOTYPE_FORMAT", "GENOTYPE_VERSION", "CellGenotype", "Genotype", "random_genotype"]
 
 # ------------------------------------------------------------------------------------------------
 # Genotype
 
 GENOTYPE_FORMAT = "gasgnn-genotype"
 GENOTYPE_VERSION = 1
-
-
-class GenotypeError(ValueError):
-    """A malformed genotype; the message names the offending field (e.g. ``cells[3].edges[1].op``)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +73,9 @@ class Genotype:
 
     cells: tuple[CellGenotype, ...]
     space: SearchSpace | None = field(default=None, compare=True)
+    #: The cell class (the conversions in :mod:`gasgnn.genotype.data` and :mod:`~gasgnn.genotype.darts`
+    #: build cells through it, so they need not import this module).
+    cell_type: ClassVar[type[CellGenotype]] = CellGenotype
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cells", tuple(self.cells))
@@ -189,85 +189,36 @@ class Genotype:
         return cls.from_dict(obj)
 
     # --- PyG -----------------------------------------------------------------------------------
-    def to_data(self) -> Data:
-        """The derived graph as PyG ``Data``.
+    def to_data(self, vocab: Sequence[str] | None = None) -> Data:
+        """The derived graph as PyG ``Data``; see :func:`gasgnn.genotype.data.genotype_to_data`.
 
-        Nodes are the cells' DAG nodes (``num_nodes + 2`` per cell, cell by cell); edges are the kept
-        edges in genotype order.
-
-        Returns:
-            Data: ``edge_index`` [2, n_edges] (global node ids), ``edge_op`` [n_edges] (index into
-            ``op_names``), ``edge_cell`` [n_edges], ``node_cell``/``node_index``/``node_concat`` [N],
-            ``cell_reduction``/``cell_channels``/``cell_num_nodes`` [num_cells], ``op_names``, ``space``.
+        ``edge_op`` indexes one global op vocabulary (:func:`~gasgnn.genotype.data.op_vocabulary`), so
+        genotypes batch with consistent op ids and ``Batch.to_data_list()`` round-trips.
         """
-        op_names = sorted({o for c in self.cells for _, _, o in c.edges})
-        op_id = {o: i for i, o in enumerate(op_names)}
-        offsets, n = [], 0
-        for c in self.cells:
-            offsets.append(n)
-            n += c.num_nodes + 2
-        src, dst, eop, ecell, ncell, nidx, nconcat = [], [], [], [], [], [], []
-        for k, c in enumerate(self.cells):
-            for s, d, o in c.edges:
-                src.append(offsets[k] + s)
-                dst.append(offsets[k] + d)
-                eop.append(op_id[o])
-                ecell.append(k)
-            for i in range(c.num_nodes + 2):
-                ncell.append(k)
-                nidx.append(i)
-                nconcat.append(i in c.concat)
-        data = Data(
-            edge_index=torch.tensor([src, dst], dtype=torch.long).view(2, -1),
-            edge_op=torch.tensor(eop, dtype=torch.long),
-            edge_cell=torch.tensor(ecell, dtype=torch.long),
-            node_cell=torch.tensor(ncell, dtype=torch.long),
-            node_index=torch.tensor(nidx, dtype=torch.long),
-            node_concat=torch.tensor(nconcat, dtype=torch.bool),
-            cell_reduction=torch.tensor([c.reduction for c in self.cells], dtype=torch.bool),
-            cell_channels=torch.tensor([c.channels for c in self.cells], dtype=torch.long),
-            cell_num_nodes=torch.tensor([c.num_nodes for c in self.cells], dtype=torch.long),
-            num_nodes=n,
-        )
-        data.op_names = op_names
-        data.space = self.space.to_dict() if self.space is not None else None
-        return data
+        return genotype_to_data(self, vocab)
 
     @classmethod
     def from_data(cls, data: Data) -> Genotype:
-        """Inverse of :meth:`to_data`."""
-
-        L = int(data.cell_reduction.numel())
-        offsets, n = [], 0
-        for k in range(L):
-            offsets.append(n)
-            n += int(data.cell_num_nodes[k]) + 2
-        edges: list[list[tuple[int, int, str]]] = [[] for _ in range(L)]
-        for (s, d), o, k in zip(data.edge_index.t().tolist(), data.edge_op.tolist(), data.edge_cell.tolist()):
-            edges[k].append((s - offsets[k], d - offsets[k], data.op_names[o]))
-        cells = []
-        for k in range(L):
-            mask = data.node_cell == k
-            concat = tuple(data.node_index[mask & data.node_concat].tolist())
-            cells.append(
-                CellGenotype(
-                    tuple(edges[k]), bool(data.cell_reduction[k]), int(data.cell_channels[k]),
-                    int(data.cell_num_nodes[k]), concat,
-                )
-            )
-        space = SearchSpace.from_dict(data.space) if getattr(data, "space", None) else None
-        return cls(tuple(cells), space)
+        """Inverse of :meth:`to_data` (one graph; split a ``Batch`` with ``to_data_list()`` first)."""
+        return genotype_from_data(data, cls)
 
     # --- networkx ------------------------------------------------------------------------------
-    def to_networkx(self) -> nx.DiGraph:
+    def to_networkx(self, multigraph: bool | None = None) -> nx.DiGraph:
         """The derived graph as a :class:`networkx.DiGraph` with nodes ``(cell, node)``.
+
+        A genotype with multi-edges (a node taking two ops from one input) gives a
+        :class:`networkx.MultiDiGraph`; ``multigraph=True`` forces one.
 
         Node attributes: ``cell``, ``index``, ``kind`` ('input' or 'intermediate'), ``in_concat``.
         Edge attributes: ``op``, ``stride``, ``order`` (position in the genotype), plus the op's
         ``light`` and ``large_rf`` flags from the registry. Graph attributes: ``cells`` (per-cell
         reduction, channels, num_nodes) and ``space``.
         """
-        g = nx.DiGraph()
+        if multigraph is None:
+            multigraph = self.has_multi_edges()
+        elif not multigraph and self.has_multi_edges():
+            raise GenotypeError("to_networkx: the genotype has multi-edges; a DiGraph would drop some")
+        g = nx.MultiDiGraph() if multigraph else nx.DiGraph()
         g.graph["cells"] = [
             {"reduction": c.reduction, "channels": c.channels, "num_nodes": c.num_nodes} for c in self.cells
         ]
@@ -297,6 +248,10 @@ class Genotype:
             cells.append(CellGenotype(es, info["reduction"], info["channels"], info["num_nodes"], concat))
         space = SearchSpace.from_dict(g.graph["space"]) if g.graph.get("space") else None
         return cls(tuple(cells), space)
+
+    def has_multi_edges(self) -> bool:
+        """Whether some node takes two (or more) ops from the same input."""
+        return any(len({(s, d) for s, d, _ in c.edges}) < len(c.edges) for c in self.cells)
 
     # --- DARTS notation ------------------------------------------------------------------------
     def to_darts(self, cell: int | None = None) -> str:
@@ -347,25 +302,11 @@ class Genotype:
     def from_darts(cls, text: str, space: SearchSpace) -> Genotype:
         """Parses DARTS notation safely (an AST walk, never ``eval``) and expands it over ``space``.
 
-        Normal cells take the ``normal`` genotype and reduction cells the ``reduce`` one.
+        Normal cells take the ``normal`` genotype and reduction cells the ``reduce`` one. Every op is
+        checked against the registry and ``space.ops``; errors name the DARTS cell ('normal' or
+        'reduce') and list every offending op. See :func:`gasgnn.genotype.darts.genotype_from_darts`.
         """
-        fields = parse_darts(text)
-        chans = space.cell_channels()
-        cells = []
-        for k in range(space.num_cells):
-            red = space.is_reduction(k)
-            key = "reduce" if red else "normal"
-            pairs = fields[key]
-            if not pairs:
-                raise GenotypeError(f"from_darts: '{key}' is empty but cell {k} is a {key} cell")
-            if len(pairs) != 2 * space.num_nodes:
-                raise GenotypeError(
-                    f"from_darts: '{key}' has {len(pairs)} edges, expected 2 per node = {2 * space.num_nodes}"
-                )
-            edges = tuple((s, 2 + i // 2, o) for i, (o, s) in enumerate(pairs))
-            concat = tuple(fields[key + "_concat"]) or tuple(range(2, space.num_nodes + 2))
-            cells.append(CellGenotype(edges, red, chans[k], space.num_nodes, concat))
-        return cls(tuple(cells), space)
+        return genotype_from_darts(text, space, cls)
 
     # --- misc ----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
@@ -385,6 +326,11 @@ class Genotype:
 def _validate_cells(cells: Sequence[CellGenotype], space: SearchSpace | None) -> None:
     if not cells:
         raise GenotypeError("genotype.cells: must not be empty")
+    # Every unknown op at once: a user importing a foreign genotype fixes them all in one go.
+    unknown = [f"cells[{k}].edges[{i}].op: unknown op '{o}'" for k, c in enumerate(cells)
+               for i, (_, _, o) in enumerate(c.edges) if o not in OPS]
+    if unknown:
+        raise GenotypeError(f"{'; '.join(unknown)} (registered: {sorted(OPS)})")
     if space is not None and len(cells) != space.num_cells:
         raise GenotypeError(f"genotype.cells: {len(cells)} cells but the space has {space.num_cells}")
     for k, c in enumerate(cells):
@@ -397,20 +343,18 @@ def _validate_cells(cells: Sequence[CellGenotype], space: SearchSpace | None) ->
             raise GenotypeError(f"{where}.channels: {c.channels}, but its space gives cell {k} "
                                 f"{space.cell_channels()[k]} channels")
         last = c.num_nodes + 1
-        seen = set()
+        # A node may take two ops from one input (NASNet, AmoebaNet): repeated (src, dst) pairs are
+        # multi-edges, kept in order, and every consumer (GASNet, latency, drawings) builds each one.
         for i, (s, d, o) in enumerate(c.edges):
             ew = f"{where}.edges[{i}]"
             if o not in OPS:
-                raise GenotypeError(f"{ew}.op: unknown op '{o}' (registered: {sorted(OPS)})")
+                continue  # reported below, all at once
             if o == "none":
                 raise GenotypeError(f"{ew}.op: 'none' cannot be a kept edge")
             if not 2 <= d <= last:
                 raise GenotypeError(f"{ew}.dst: {d} is not an intermediate node (2..{last})")
             if not 0 <= s < d:
                 raise GenotypeError(f"{ew}.src: edge {s}->{d} comes from a later or the same node (src must be < dst)")
-            if (s, d) in seen:
-                raise GenotypeError(f"{ew}: edge {s}->{d} appears twice")
-            seen.add((s, d))
         for d in range(2, last + 1):
             if not any(e[1] == d for e in c.edges):
                 raise GenotypeError(f"{where}.edges: intermediate node {d} has no incoming edge")
@@ -421,57 +365,6 @@ def _validate_cells(cells: Sequence[CellGenotype], space: SearchSpace | None) ->
                 raise GenotypeError(f"{where}.reduction: {c.reduction} but the space says {space.is_reduction(k)}")
             if c.num_nodes != space.num_nodes:
                 raise GenotypeError(f"{where}.num_nodes: {c.num_nodes} but the space has {space.num_nodes}")
-
-
-def parse_darts(text: str) -> dict[str, list]:
-    """Parses ``Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)`` safely.
-
-    Only literals and ``range(a, b)`` are accepted; anything else raises :class:`GenotypeError`.
-
-    Returns:
-        dict: ``normal``/``reduce`` as lists of ``(op, src)`` and the two concat lists.
-    """
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as e:
-        raise GenotypeError(f"DARTS genotype: not parseable: {e.msg}") from None
-    call = tree.body
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"):
-        raise GenotypeError(
-            "DARTS genotype: expected Genotype(normal=..., normal_concat=..., reduce=..., reduce_concat=...)"
-        )
-    if call.args:
-        raise GenotypeError("DARTS genotype: use keyword arguments only")
-    out: dict[str, list] = {"normal": [], "normal_concat": [], "reduce": [], "reduce_concat": []}
-    for kw in call.keywords:
-        if kw.arg not in out:
-            raise GenotypeError(f"DARTS genotype: unknown field '{kw.arg}'")
-        node = kw.value
-        if (
-            isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
-            and kw.arg.endswith("_concat")
-        ):
-            try:
-                args = [ast.literal_eval(a) for a in node.args]
-                out[kw.arg] = list(range(*args))
-            except (ValueError, TypeError):
-                raise GenotypeError(f"DARTS genotype: bad range in '{kw.arg}'") from None
-            continue
-        try:
-            val = ast.literal_eval(node)
-        except ValueError:
-            raise GenotypeError(f"DARTS genotype: field '{kw.arg}' is not a literal") from None
-        if kw.arg.endswith("_concat"):
-            if not isinstance(val, (list, tuple)) or not all(isinstance(v, int) for v in val):
-                raise GenotypeError(f"DARTS genotype: '{kw.arg}' must be a list of ints")
-            out[kw.arg] = list(val)
-        else:
-            if not isinstance(val, (list, tuple)) or not all(
-                isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], int) for p in val
-            ):
-                raise GenotypeError(f"DARTS genotype: '{kw.arg}' must be a list of ('op', src) pairs")
-            out[kw.arg] = list(val)
-    return out
 
 
 def random_genotype(space: SearchSpace, generator: torch.Generator | None = None, k: int = 2) -> Genotype:

@@ -18,9 +18,8 @@ from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, GINConv, MessagePass
 from torch_geometric.typing import Adj, OptTensor, PairTensor
 from torch_geometric.utils import softmax
 
-
-class GuideError(ValueError):
-    """A guidance module or conv that cannot be built or used; the message names the spec or field."""
+from gasgnn.ggm.builder import build_pyg_conv
+from gasgnn.ggm.errors import GuideError
 
 
 class SimilarityGCNConv(MessagePassing):
@@ -236,15 +235,36 @@ def conv_name(conv: Any) -> str:
     return type(conv).__name__
 
 
+def resolve_conv_class(name: str) -> type | None:
+    """The class ``torch_geometric.nn.conv.<name>`` (e.g. ``'APPNP'``, ``'GPSConv'``), or :obj:`None`."""
+    import torch_geometric.nn.conv as pyg_conv
+
+    obj = getattr(pyg_conv, name, None) if name in getattr(pyg_conv, "__all__", ()) else None
+    return obj if isinstance(obj, type) else None
+
+
+def is_conv_class(obj: Any) -> bool:
+    """Whether ``obj`` is a conv class: a :class:`MessagePassing` subclass, or a module class of
+    ``torch_geometric.nn.conv`` (the wrappers ``GPSConv``, ``DirGNNConv``, ``AntiSymmetricConv`` are
+    plain modules that take an inner conv)."""
+    if not isinstance(obj, type) or not issubclass(obj, nn.Module):
+        return False
+    return issubclass(obj, MessagePassing) or obj.__module__.startswith("torch_geometric.nn.conv")
+
+
 def build_conv(conv: Any, in_channels: int, out_channels: int, hidden_channels: int = 16,
-               **kwargs: Any) -> MessagePassing:
+               **kwargs: Any) -> nn.Module:
     """Builds one message-passing layer from a conv spec.
 
     Args:
-        conv (str, type or MessagePassing): A name in :data:`CONVS` (``'gcn_sim'``, ``'gcn'``, ``'gat'``,
-            ``'gatv2'``, ``'sage'``, ``'gin'``, ``'transformer'``), an import path
-            ``'package.module:ClassName'``, a :class:`MessagePassing` subclass (called as
-            ``cls(in_channels, out_channels, **kwargs)``) or an instance (returned as it is).
+        conv (str, type or nn.Module): A name in :data:`CONVS` (``'gcn_sim'``, ``'gcn'``, ``'gat'``,
+            ``'gatv2'``, ``'sage'``, ``'gin'``, ``'transformer'``), the name of any class in
+            ``torch_geometric.nn.conv`` (``'APPNP'``, ``'GPSConv'``, ...), an import path
+            ``'package.module:ClassName'``, a conv class or an instance (returned as it is). PyG's
+            classes are built from their constructor's signature by
+            :func:`gasgnn.ggm.builder.build_pyg_conv` (widths by parameter name, projections for
+            width-keeping convs, zero-initialised biases); a user's class with ``in_channels`` and
+            ``out_channels`` parameters is called as ``cls(in_channels=..., out_channels=..., **kwargs)``.
         in_channels (int): Input feature size.
         out_channels (int): Output feature size.
         hidden_channels (int, optional): Inner width where a conv has one (the similarity embeddings of
@@ -252,29 +272,45 @@ def build_conv(conv: Any, in_channels: int, out_channels: int, hidden_channels: 
         **kwargs (optional): Passed to the conv's constructor.
 
     Returns:
-        MessagePassing: the layer.
+        nn.Module: the layer, ``forward(x, edge_index)``.
+
+    Raises:
+        GuideError: naming the conv, the parameter and what to pass, whenever it cannot be built or run.
     """
+
     what = f"conv '{conv_name(conv)}'"
     if isinstance(conv, str):
         if conv in CONVS:
             return CONVS[conv](in_channels, out_channels, hidden_channels, **kwargs)
-        if ":" not in conv:
+        cls = resolve_conv_class(conv)
+        if cls is None and ":" not in conv:
             raise GuideError(
-                f"unknown conv '{conv}'; named convs: {sorted(CONVS)}, or 'package.module:ClassName'"
+                f"unknown conv '{conv}'; named convs: {sorted(CONVS)}, a class of torch_geometric.nn.conv, "
+                "or 'package.module:ClassName'"
             )
-        conv = import_object(conv, "conv")
-    if isinstance(conv, MessagePassing):
+        conv = cls if cls is not None else import_object(conv, "conv")
+    if isinstance(conv, nn.Module) and (isinstance(conv, MessagePassing) or is_conv_class(type(conv))):
         if kwargs:
             raise GuideError(f"{what}: an instance is used as it is; cannot apply options {sorted(kwargs)}")
         return conv
-    if not (isinstance(conv, type) and issubclass(conv, MessagePassing)):
-        raise GuideError(f"{what}: not a torch_geometric MessagePassing class or instance (got {conv!r})")
-    try:
-        return conv(in_channels, out_channels, **kwargs)
-    except TypeError as e:
+    if not is_conv_class(conv):
         raise GuideError(
-            f"{what}: could not build {conv.__name__}({in_channels}, {out_channels}, **{kwargs}): {e}"
-        ) from None
+            f"{what}: not a torch_geometric MessagePassing class or instance, nor a torch_geometric.nn.conv "
+            f"module (got {conv!r})"
+        )
+    if not conv.__module__.startswith("torch_geometric."):
+        import inspect
+
+        params = inspect.signature(conv.__init__).parameters
+        if "in_channels" in params and "out_channels" in params:
+            try:
+                return conv(in_channels=in_channels, out_channels=out_channels, **kwargs)
+            except TypeError as e:
+                raise GuideError(
+                    f"{what}: could not build {conv.__name__}(in_channels={in_channels}, "
+                    f"out_channels={out_channels}, **{kwargs}): {e}"
+                ) from None
+    return build_pyg_conv(conv, in_channels, out_channels, hidden_channels, build_inner=build_conv, **kwargs)
 
 
 def conv_output(conv: MessagePassing, x: Tensor, edge_index: Tensor) -> Tensor:

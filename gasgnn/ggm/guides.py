@@ -24,6 +24,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.resolver import activation_resolver
 
+from gasgnn.ggm.builder import check_guide_scale
 from gasgnn.ggm.convs import (
     CONVS,
     GuideError,
@@ -32,6 +33,8 @@ from gasgnn.ggm.convs import (
     conv_name,
     conv_output,
     import_object,
+    is_conv_class,
+    resolve_conv_class,
 )
 from gasgnn.space import BUILDERS, SearchSpace, build_edge_index
 
@@ -456,13 +459,20 @@ def build_guide(spec: Any, space: SearchSpace, **kwargs: Any) -> nn.Module:
     if isinstance(spec, str):
         if spec in GUIDES:
             return GUIDES[spec](space, **kwargs)
-        if ":" not in spec:
+        pyg = resolve_conv_class(spec)  # any class of torch_geometric.nn.conv by name, e.g. 'APPNP'
+        if pyg is None and ":" not in spec:
             raise GuideError(
-                f"unknown guide '{spec}'; registered: {sorted(GUIDES)}, or 'package.module:ClassName'"
+                f"unknown guide '{spec}'; registered: {sorted(GUIDES)}, a class of torch_geometric.nn.conv, "
+                "or 'package.module:ClassName'"
             )
-        label, spec = f"'{spec}'", import_object(spec, "guide")
-    if isinstance(spec, MessagePassing) or (isinstance(spec, type) and issubclass(spec, MessagePassing)):
-        return GraphGuidedModule(space, conv=spec, **kwargs)
+        label, spec = f"'{spec}'", pyg if pyg is not None else import_object(spec, "guide")
+    if isinstance(spec, MessagePassing) or is_conv_class(spec) or is_conv_class(type(spec)):
+        guide = GraphGuidedModule(space, conv=spec, **kwargs)
+        if is_conv_class(spec) and spec.__module__.startswith("torch_geometric."):
+            # PyG's convs were not designed for 1e-3-scale inputs: refuse silent blow-ups at build time.
+            gen = torch.Generator().manual_seed(0)
+            check_guide_scale(guide, space.init_alpha(generator=gen), space.arch_graph(), conv_name(spec))
+        return guide
     if isinstance(spec, type) and issubclass(spec, nn.Module):
         return spec(space, **kwargs)
     if isinstance(spec, nn.Module):

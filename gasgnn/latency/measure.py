@@ -317,7 +317,9 @@ def validate(
     Returns:
         dict: ``sizes`` (per size: ``input_size``, ``pearson``, ``spearman``, ``mape``, ``bias``,
         ``predicted_ms``, ``measured_ms``), plus ``n``, ``head``, ``seed``, ``threads``, ``loadavg_before``,
-        ``loadavg_after`` and ``seconds``.
+        ``loadavg_after``, ``seconds`` and ``genotypes`` (the networks' genotype JSON objects, aligned with
+        ``predicted_ms``/``measured_ms``, so the output can become a
+        :class:`~gasgnn.genotype.dataset.GenotypeDataset`).
     """
     import os
 
@@ -346,4 +348,5 @@ def validate(
                              "predicted_ms": predicted, "measured_ms": measured})
     out["loadavg_after"] = list(os.getloadavg())
     out["seconds"] = time.perf_counter() - t0
+    out["genotypes"] = [g.to_dict() for g in genotypes]
     return out

@@ -53,6 +53,11 @@ from gasgnn.search.random import (
     sample_under_target,
     random_search,
 )
+from gasgnn.search.dataset import (
+    samples_from_run,
+    samples_from_validate,
+    GenotypeDataset,
+)
 
 __all__ = [
     "check_config_values",
@@ -94,4 +99,7 @@ __all__ = [
     "train_briefly",
     "sample_under_target",
     "random_search",
+    "samples_from_run",
+    "samples_from_validate",
+    "GenotypeDataset",
 ]

@@ -33,7 +33,7 @@ class SearchConfig:
         guide_kwargs (dict): Passed to :func:`gasgnn.ggm.build_guide`. (default: :obj:`{}`)
         latency_weight (float): lambda of the latency term; with ``adaptive_fps`` its initial value.
             (default: :obj:`0.01`)
-        adaptive_fps (tuple, optional): ``(lo, hi)`` FPS window of an :class:`~gasgnn.latency_loss.
+        adaptive_fps (tuple, optional): ``(lo, hi)`` FPS window of an :class:`~gasgnn.latency.loss.
             AdaptiveLatencyWeight` (FasterSeg-style): after each architecture epoch lambda is multiplied by
             ``adaptive_factor`` when the expected FPS is below ``lo``, divided when above ``hi``.
             (default: :obj:`None`, a fixed lambda)
@@ -64,7 +64,7 @@ class SearchConfig:
             that all ranks hold identical architecture parameters; 0 checks at epoch ends only.
             (default: :obj:`50`)
         supernet_impl (str): ``'batched'`` (node-batched cells, :mod:`gasgnn.models.batched`) or
-            ``'per_edge'`` (:class:`gasgnn.supernet.SearchCell`); the same function. (default: :obj:`"batched"`)
+            ``'per_edge'`` (:class:`gasgnn.models.supernet.SearchCell`); the same function. (default: :obj:`"batched"`)
         cuda_graphs (bool): CUDA only: run the supernet through ``torch.compile(mode="reduce-overhead")``
             (CUDA graphs; static shapes, so drop the last partial batch). (default: :obj:`False`)
     """

@@ -15,6 +15,8 @@ from gasgnn.space.ops import (
     FactorizedReduce,
     Stem,
     GAS_OPS,
+    Conv7x1x1x7,
+    DARTS_OPS,
 )
 from gasgnn.space.batched import (
     load_bn,
@@ -36,6 +38,8 @@ from gasgnn.space.builders import (
 from gasgnn.space.space import (
     SpaceError,
     SearchSpace,
+    SPACE_PRESETS,
+    preset_space,
 )
 
 __all__ = [
@@ -53,6 +57,8 @@ __all__ = [
     "FactorizedReduce",
     "Stem",
     "GAS_OPS",
+    "Conv7x1x1x7",
+    "DARTS_OPS",
     "load_bn",
     "EdgeMajor",
     "BatchedReLUConvBN",
@@ -68,4 +74,6 @@ __all__ = [
     "all_previous",
     "SpaceError",
     "SearchSpace",
+    "SPACE_PRESETS",
+    "preset_space",
 ]

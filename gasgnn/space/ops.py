@@ -306,3 +306,59 @@ GAS_OPS: tuple[str, ...] = (
     "dil_conv_3x3_d8",
 )
 """The default GAS candidate set, in the column order of alpha."""
+
+
+# ----------------------------------------------------------------------------------------------
+# The rest of the DARTS family: DARTS's own candidates and the NASNet/AmoebaNet ops, built as in
+# DARTS's ``operations.py`` so that imported genotypes mean what their papers meant.
+
+
+class Conv7x1x1x7(nn.Sequential):
+    """ReLU, a 1x7 then a 7x1 convolution (the stride split between them), batch norm (NASNet)."""
+
+    def __init__(self, C: int, stride: int, affine: bool = True) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(C, C, (1, 7), stride=(1, stride), padding=(0, 3), bias=False),
+            nn.Conv2d(C, C, (7, 1), stride=(stride, 1), padding=(3, 0), bias=False),
+            nn.BatchNorm2d(C, affine=affine),
+        )
+
+
+@register_op("avg_pool_3x3", light=True, receptive_field=3, dilation=1, parametric=False)
+def _avg_pool(C: int, stride: int, affine: bool) -> nn.Module:
+    # count_include_pad=False as in DARTS: border averages are not diluted by the zero padding.
+    return nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+
+
+@register_op("sep_conv_5x5", receptive_field=9, dilation=1)
+def _sep_conv_5(C: int, stride: int, affine: bool) -> nn.Module:
+    return SepConv(C, C, 5, stride, 2, affine=affine)
+
+
+@register_op("sep_conv_7x7", receptive_field=13, dilation=1)
+def _sep_conv_7(C: int, stride: int, affine: bool) -> nn.Module:
+    return SepConv(C, C, 7, stride, 3, affine=affine)
+
+
+@register_op("dil_conv_5x5", receptive_field=9, dilation=2)
+def _dil_conv_5(C: int, stride: int, affine: bool) -> nn.Module:
+    return DilConv(C, C, 5, stride, 4, 2, affine=affine)
+
+
+@register_op("conv_7x1_1x7", receptive_field=7, dilation=1)
+def _conv_7x1_1x7(C: int, stride: int, affine: bool) -> nn.Module:
+    return Conv7x1x1x7(C, stride, affine=affine)
+
+
+DARTS_OPS: tuple[str, ...] = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+"""DARTS's eight candidate ops (its ``PRIMITIVES``), in DARTS's order."""

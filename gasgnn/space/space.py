@@ -17,7 +17,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from gasgnn.space.builders import build_edge_index
-from gasgnn.space.ops import GAS_OPS, OPS
+from gasgnn.space.ops import DARTS_OPS, GAS_OPS, OPS
 
 
 class SpaceError(ValueError):
@@ -268,3 +268,25 @@ class SearchSpace:
             d["stem_channels"] = None
         d.update(changes)
         return SearchSpace.from_dict(d)
+
+
+# ------------------------------------------------------------------------------------------------
+# Presets: named starting points for common spaces (any field can still be overridden).
+
+SPACE_PRESETS: dict[str, dict[str, Any]] = {
+    "gas": {},
+    # DARTS's eight candidate ops; DARTS-family genotypes (DARTS, PC-DARTS, P-DARTS) import into it.
+    "darts": {"ops": DARTS_OPS},
+}
+
+
+def preset_space(name: str, **overrides: Any) -> SearchSpace:
+    """The search space preset ``name`` (``'gas'`` or ``'darts'``) with ``overrides`` applied.
+
+    Args:
+        name (str): A key of :data:`SPACE_PRESETS`.
+        **overrides: Any :class:`SearchSpace` field (e.g. ``num_nodes=5`` for NASNet cells).
+    """
+    if name not in SPACE_PRESETS:
+        raise SpaceError(f"unknown space preset '{name}'; presets: {sorted(SPACE_PRESETS)}")
+    return SearchSpace(**{**SPACE_PRESETS[name], **overrides})

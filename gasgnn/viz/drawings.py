@@ -133,10 +133,16 @@ def _draw_cell_panel(ax: Any, cell: Any, title: str, fontsize: float, node_fs: f
 
     pad = 0.15 * fontsize * fig.dpi / 72  # the label box's padding, in pixels
     placed: list[np.ndarray] = []
+    done: set[int] = set()
     for i in order:
         s, d, op = edges[i]
         if op is None:
             continue
+        # A multi-edge (two ops from one input) must not share its sibling's arc, or one would hide the other.
+        taken = {rads[j][0] for j in done if edges[j][:2] == (s, d)}
+        if taken:
+            rads[i] = [r for r in rads[i] if r not in taken] or [r for r in _RADS if r not in taken]
+        done.add(i)
         txt = ax.text(0, 0, short_label(op), fontsize=fontsize, ha="center", va="center", zorder=5,
                       color=op_style(op)["color"], gid="edge-label",
                       bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.92))

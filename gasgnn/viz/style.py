@@ -30,7 +30,7 @@ SHORT_LABELS = {
     "none": "none", "skip_connect": "skip", "max_pool_3x3": "pool", "avg_pool_3x3": "avg",
     "conv_3x3": "conv3", "conv_1x1": "conv1", "conv_5x5": "conv5", "sep_conv_3x3": "sep3",
     "sep_conv_5x5": "sep5", "sep_conv_7x7": "sep7", "dil_conv_3x3": "dil2", "dil_conv_5x5": "dil2k5",
-    "dil_conv_3x3_d4": "dil4", "dil_conv_3x3_d8": "dil8",
+    "dil_conv_3x3_d4": "dil4", "dil_conv_3x3_d8": "dil8", "conv_7x1_1x7": "c7x1",
 }
 
 

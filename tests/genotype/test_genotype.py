@@ -125,3 +125,34 @@ def test_builders_on_three_cells():
     assert {"adjacent", "aligned", "all_previous"} <= set(BUILDERS)
     with pytest.raises(KeyError, match="unknown ArchGraph builder"):
         build_edge_index("nope", s)
+
+
+def test_data_keys_are_not_shifted_by_batching(genotype):
+    from torch_geometric.data import Batch
+
+    data = genotype.to_data()
+    assert not [k for k in data.keys() if k != "edge_index" and ("index" in k or "face" in k)]
+    batch = Batch.from_data_list([data, data])
+    assert batch.node_pos.tolist() == data.node_pos.tolist() * 2
+    assert [Genotype.from_data(d) for d in batch.to_data_list()] == [genotype, genotype]
+
+
+def test_data_of_the_older_layout_still_reads(genotype):
+    data = genotype.to_data()
+    data.node_index = data.node_pos
+    del data.node_pos
+    data.space = genotype.space.to_dict()
+    del data.space_json
+    assert Genotype.from_data(data) == genotype
+
+
+def test_multi_edges_round_trip_everywhere():
+    cell = CellGenotype(((0, 2, "sep_conv_3x3"), (0, 2, "sep_conv_3x3"), (1, 3, "skip_connect"),
+                         (2, 3, "conv_3x3")), False, 8, num_nodes=2)
+    g = Genotype((cell,))
+    assert g.has_multi_edges()
+    assert Genotype.from_json(g.to_json()) == g
+    assert Genotype.from_data(g.to_data()) == g
+    nxg = g.to_networkx()
+    assert isinstance(nxg, nx.MultiDiGraph) and Genotype.from_networkx(nxg) == g
+    assert not isinstance(random_genotype(SearchSpace(num_cells=2)).to_networkx(), nx.MultiDiGraph)

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from gasgnn.search.rundir import (
+from gasgnn.search import (
     LOCK_FILE,
     RunDirError,
     RunLock,
