@@ -3,7 +3,7 @@ latency table's prediction, on held-out networks measured on this machine.
 
 Measures ``--n`` random genotypes end to end (``gasgnn latency validate``'s code: every network timed
 in round-robin passes) or reads a saved ``gasgnn latency validate --json`` file, builds a
-:class:`~gasgnn.genotype.dataset.GenotypeDataset`, trains the GNN on a share of the networks and reports,
+:class:`~gasgnn.search.dataset.GenotypeDataset`, trains the GNN on a share of the networks and reports,
 on the rest: Spearman's rank correlation, MAPE and the share within +-10 % of the measured latency, for
 
 - ``table``: the latency lookup table's sum over the network's pieces (what the search optimises);

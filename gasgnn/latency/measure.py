@@ -319,7 +319,7 @@ def validate(
         ``predicted_ms``, ``measured_ms``), plus ``n``, ``head``, ``seed``, ``threads``, ``loadavg_before``,
         ``loadavg_after``, ``seconds`` and ``genotypes`` (the networks' genotype JSON objects, aligned with
         ``predicted_ms``/``measured_ms``, so the output can become a
-        :class:`~gasgnn.genotype.dataset.GenotypeDataset`).
+        :class:`~gasgnn.search.dataset.GenotypeDataset`).
     """
     import os
 
