@@ -22,8 +22,7 @@ import time
 import torch
 
 from gasgnn import SearchSpace
-from gasgnn.latency import LatencyTable
-from gasgnn.latency import validate
+from gasgnn.latency import LatencyTable, validate
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,8 +42,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gasgnn import SearchSpace, Supernet, kernels
-from gasgnn.space import Zero
 from gasgnn.models import MemoryOptions, MixedOp
+from gasgnn.space import Zero
 
 CONFIGS: dict[str, tuple[str, str, dict]] = {
     # name: (mixed-op flavour, kernel backend, memory options)

@@ -16,9 +16,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from gasgnn import SearchSpace  # noqa: E402
-from gasgnn.search import read_metrics  # noqa: E402
 from gasgnn.ggm import build_guide  # noqa: E402
-from gasgnn.search import attention_entropy  # noqa: E402
+from gasgnn.search import (
+    attention_entropy,  # noqa: E402
+    read_metrics,  # noqa: E402
+)
 from gasgnn.viz import draw_metrics  # noqa: E402
 
 run, cell, prefix = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]

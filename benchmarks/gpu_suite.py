@@ -82,9 +82,9 @@ def search_step(dry: bool, device: str, deadline: float) -> list[dict[str, Any]]
 
 def fps(dry: bool, device: str, deadline: float) -> list[dict[str, Any]]:
     from gasgnn import SearchSpace
-    from gasgnn.train import benchmark
     from gasgnn.genotype import random_genotype
     from gasgnn.models import GASNet
+    from gasgnn.train import benchmark
 
     space = SearchSpace(**TINY) if dry else SearchSpace()
     g = random_genotype(space, torch.Generator().manual_seed(0))
@@ -105,8 +105,7 @@ def fps(dry: bool, device: str, deadline: float) -> list[dict[str, Any]]:
 
 def latency(dry: bool, device: str, deadline: float) -> dict[str, Any]:
     from gasgnn import SearchSpace
-    from gasgnn.latency import LatencyTable
-    from gasgnn.latency import validate
+    from gasgnn.latency import LatencyTable, validate
 
     if time.time() > deadline:
         return {"skipped": "over the time budget"}

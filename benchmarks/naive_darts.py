@@ -14,8 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gasgnn.models import build_head
-from gasgnn.space import FactorizedReduce, ReLUConvBN, Stem, build_op, get_op
-from gasgnn.space import SearchSpace
+from gasgnn.space import FactorizedReduce, ReLUConvBN, SearchSpace, Stem, build_op, get_op
 
 
 class MixedOp(nn.Module):

@@ -118,8 +118,7 @@ def train_gnn(train: list[Data], test: list[Data], num_ops: int, epochs: int, se
 
 def measure(n: int, size: tuple[int, int], seed: int, out: Path, name: str = "validate.json", rounds: int = 15,
             repeats: int = 15) -> Path:
-    from gasgnn.latency import LatencyTable
-    from gasgnn.latency import validate
+    from gasgnn.latency import LatencyTable, validate
 
     space = SearchSpace(input_size=size)
     tfile = out / "table.json"

@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 
 from gasgnn import GASNet, Genotype
-from gasgnn.viz import analyze
-from gasgnn.train import benchmark
 from gasgnn.cli import main as gasgnn_main
 from gasgnn.latency import LatencyTable
+from gasgnn.train import benchmark
+from gasgnn.viz import analyze
 
 
 def main() -> None:

@@ -38,11 +38,11 @@ from pathlib import Path
 import torch
 
 from gasgnn import GASNet, Genotype
-from gasgnn.viz import analyze, pareto_front
-from gasgnn.train import benchmark
-from gasgnn.latency import LatencyTable
 from gasgnn.genotype import reference_genotype
+from gasgnn.latency import LatencyTable
+from gasgnn.train import benchmark
 from gasgnn.utils import atomic_write_text, read_json, write_json
+from gasgnn.viz import analyze, pareto_front
 
 REFERENCES = ("hand_sep", "hand_light", "skip_only")
 RANDOM_LONG = "random (equal time)"

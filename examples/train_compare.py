@@ -14,10 +14,9 @@ from pathlib import Path
 import torch
 
 from gasgnn import GASNet, Genotype
-from gasgnn.train import benchmark
 from gasgnn.data import build_dataset, eval_transform, train_transform
 from gasgnn.genotype import reference_genotype
-from gasgnn.train import TrainConfig, Trainer
+from gasgnn.train import TrainConfig, Trainer, benchmark
 
 
 def main() -> None:

@@ -105,7 +105,7 @@ class Registry(Mapping[str, T], Generic[T]):
         key = self._key(name)
 
         def add(entry: T) -> T:
-            if key in self._items and not overwrite and self._items[key] is not entry:
+            if key in self._items and not overwrite:
                 raise RegistryError(f"{self.kind} '{name}' is already registered (pass overwrite=True to replace it)")
             self._items[key] = entry
             self._meta[key] = dict(meta)

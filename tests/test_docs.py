@@ -21,7 +21,7 @@ def blocks() -> list:
     out = []
     for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
         text = doc.read_text()
-        for i, m in enumerate(re.finditer(r"```python\n(.*?)```", text, re.S)):
+        for m in re.finditer(r"```python\n(.*?)```", text, re.S):
             line = text[: m.start()].count("\n") + 1
             out.append(pytest.param(m.group(1), id=f"{doc.relative_to(REPO)}:{line}"))
     return out

@@ -45,7 +45,10 @@ def test_normalized_names():
     assert "camvid" in reg and reg["CAMVID"] == 1 and reg.names() == ["camvid"]
 
 
-@pytest.mark.parametrize("registry", [OPS, HEADS, BUILDERS, DATASETS, REFERENCE_NETS], ids=lambda r: r.kind)
+ALL = [OPS, HEADS, GUIDES, CONVS, BUILDERS, DATASETS, REFERENCE_NETS]
+
+
+@pytest.mark.parametrize("registry", ALL, ids=lambda r: r.kind)
 def test_every_registry_is_a_registry(registry):
     assert isinstance(registry, Registry)
     with pytest.raises(KeyError, match=f"unknown {registry.kind}"):

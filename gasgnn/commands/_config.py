@@ -214,7 +214,9 @@ def claim_out(args: argparse.Namespace, command: str, out: Path | None = None, m
         return
     from gasgnn.search import claim_run_dir
 
-    say = (lambda m: print(f"{command}: {m}", file=sys.stderr))
+    def say(m: str) -> None:
+        print(f"{command}: {m}", file=sys.stderr)
+
     lock = claim_run_dir(out if out is not None else args.out, resume=getattr(args, "resume", False),
                          overwrite=getattr(args, "overwrite", False), command=command, say=say)
     try:

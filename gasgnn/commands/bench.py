@@ -51,11 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from gasgnn.train import benchmark
-    from gasgnn.models import load_model
-    from gasgnn.utils import json_safe
     from gasgnn.genotype import Genotype
-    from gasgnn.utils import write_json
+    from gasgnn.models import load_model
+    from gasgnn.train import benchmark
+    from gasgnn.utils import json_safe, write_json
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -57,15 +57,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from gasgnn.search import read_summary, write_summary
-    from gasgnn.viz import analyze
-    from gasgnn.train import benchmark
     from gasgnn.data import build_dataset, eval_transform, search_loaders, train_transform
     from gasgnn.latency import LatencyTable
     from gasgnn.models import GASNet
-    from gasgnn.search import SearchConfig, Searcher
+    from gasgnn.search import SearchConfig, Searcher, read_summary, write_summary
     from gasgnn.space import SearchSpace
-    from gasgnn.train import TrainConfig, Trainer
+    from gasgnn.train import TrainConfig, Trainer, benchmark
+    from gasgnn.viz import analyze
 
     if args.quick:
         args.size, args.num_cells, args.channels, args.images = [32, 48], 3, 4, 8

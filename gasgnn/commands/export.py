@@ -37,10 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gasgnn.models import load_model
-    from gasgnn.train import export_onnx, onnx_parity
     from gasgnn.genotype import Genotype
+    from gasgnn.models import load_model
     from gasgnn.search import check_out_path
+    from gasgnn.train import export_onnx, onnx_parity
 
     check_out_path(args.out, "--out", is_dir=False)
     if args.out.exists() and not args.overwrite:  # never replace a file the user did not name for this

@@ -111,8 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from gasgnn.latency import LatencyTable
-    from gasgnn.search import random_search
-    from gasgnn.search import SearchConfig, Searcher
+    from gasgnn.search import SearchConfig, Searcher, random_search
 
     if args.random and dist.is_distributed():
         raise ValueError("--random runs in one process; launch it without torchrun")

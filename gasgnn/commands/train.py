@@ -74,10 +74,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from gasgnn.data import build_dataset, eval_transform, train_transform
-    from gasgnn.utils import json_safe
     from gasgnn.genotype import resolve_genotype
     from gasgnn.space import SearchSpace
     from gasgnn.train import TrainConfig, Trainer, TrainingDiverged
+    from gasgnn.utils import json_safe
 
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image
 
 from .base import JointTransform, SegmentationDataset
-from .io import DatasetError
 from .folder import write_classes_file
+from .io import DatasetError
 from .registry import register_dataset
 from .synthgen import SYNTH_CLASSES, SYNTH_PALETTE, render_street
 

@@ -1,10 +1,5 @@
 """torch.distributed helpers (torchrun) and a SyncBatchNorm that runs on any device."""
 
-from gasgnn.distributed.sync_batchnorm import (
-    SyncBatchNorm,
-    all_reduce_sum,
-    convert_sync_batchnorm,
-)
 from gasgnn.distributed.group import (
     ArchitectureDriftError,
     ShardSampler,
@@ -30,6 +25,11 @@ from gasgnn.distributed.group import (
     shard_sampler,
     train_sampler,
     world_size,
+)
+from gasgnn.distributed.sync_batchnorm import (
+    SyncBatchNorm,
+    all_reduce_sum,
+    convert_sync_batchnorm,
 )
 
 __all__ = [

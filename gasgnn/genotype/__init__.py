@@ -1,19 +1,24 @@
 """Derived architectures: Genotype and its conversions, DARTS notation, derivation, reference genotypes."""
 
-from gasgnn.genotype.errors import (
-    GenotypeError,
-)
-from gasgnn.genotype.data import (
-    op_vocabulary,
-    genotype_to_data,
-    genotype_from_data,
-    batch_vocabulary,
-)
 from gasgnn.genotype.darts import (
     DARTS_CELLS,
-    genotype_from_darts,
     darts_space,
+    genotype_from_darts,
     parse_darts,
+)
+from gasgnn.genotype.data import (
+    batch_vocabulary,
+    genotype_from_data,
+    genotype_to_data,
+    op_vocabulary,
+)
+from gasgnn.genotype.derive import (
+    derive,
+    edge_strengths,
+    op_entropy,
+)
+from gasgnn.genotype.errors import (
+    GenotypeError,
 )
 from gasgnn.genotype.genotype import (
     GENOTYPE_FORMAT,
@@ -22,21 +27,16 @@ from gasgnn.genotype.genotype import (
     Genotype,
     random_genotype,
 )
-from gasgnn.genotype.derive import (
-    edge_strengths,
-    op_entropy,
-    derive,
-)
 from gasgnn.genotype.references import (
-    ReferenceNet,
     REFERENCE_NETS,
-    register_reference,
+    ReferenceNet,
     available_references,
     get_reference,
-    reference_genotype,
-    resolve_genotype,
-    hand_sep,
     hand_light,
+    hand_sep,
+    reference_genotype,
+    register_reference,
+    resolve_genotype,
     skip_only,
 )
 

@@ -13,8 +13,7 @@ import ast
 from typing import Any
 
 from gasgnn.genotype.errors import GenotypeError
-from gasgnn.space import OPS
-from gasgnn.space import SearchSpace, preset_space
+from gasgnn.space import OPS, SearchSpace, preset_space
 
 DARTS_CELLS: tuple[str, ...] = ("normal", "reduce")
 """The two DARTS cells, by their DARTS field names."""

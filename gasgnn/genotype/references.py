@@ -4,7 +4,7 @@ Two kinds are registered by name:
 
 - **Genotype references** (``hand_sep``, ``hand_light``, and the ablation ``skip_only``): hand-designed,
   cell-uniform architectures built from the same op registry and expressed as a
-  :class:`~gasgnn.genotype.genotype.Genotype`, so they go through :class:`~gasgnn.models.net.GASNet`, the trainer and the
+  :class:`~gasgnn.genotype.Genotype`, so they go through :class:`~gasgnn.models.GASNet`, the trainer and the
   benchmarks exactly like a searched network. They answer "does the search beat a sensible hand design
   of similar latency?" and (``skip_only``) "how much do the cells add to the stem and head at all?".
 - **Module references** (``smp_unet_r18``, ``smp_fpn_r18``): networks from

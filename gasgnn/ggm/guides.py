@@ -36,9 +36,11 @@ from gasgnn.ggm.convs import (
     is_conv_class,
     resolve_conv_class,
 )
+from gasgnn.registry import Registry
 from gasgnn.space import BUILDERS, SearchSpace, build_edge_index
 
-__all__ = ["CELL_BUILDER", "FCGuide", "GUIDES", "Guide", "GraphGuidedModule", "NoGuide", "build_guide", "register_guide",
+__all__ = ["CELL_BUILDER", "FCGuide", "GUIDES", "Guide", "GraphGuidedModule", "NoGuide", "build_guide",
+           "register_guide",
            "slot_attributes"]
 
 #: The cell-level relation of :class:`GraphGuidedModule`: one node per cell, edges ``k-1 -> k``.
@@ -382,7 +384,8 @@ class NoGuide(Guide):
 # Registry
 
 GuideFactory = Callable[..., nn.Module]
-GUIDES: dict[str, GuideFactory] = {}
+#: Registered guidance modules by name: ``factory(space, **kwargs) -> nn.Module``.
+GUIDES: Registry[GuideFactory] = Registry("guide")
 
 
 def register_guide(name: str, overwrite: bool = False) -> Callable[[GuideFactory], GuideFactory]:
@@ -401,13 +404,7 @@ def register_guide(name: str, overwrite: bool = False) -> Callable[[GuideFactory
     if not isinstance(name, str) or not name or ":" in name:
         raise GuideError(f"register_guide: name must be a non-empty string without ':', got {name!r}")
 
-    def deco(factory: GuideFactory) -> GuideFactory:
-        if name in GUIDES and not overwrite:
-            raise GuideError(f"guide '{name}' is already registered (pass overwrite=True to replace it)")
-        GUIDES[name] = factory
-        return factory
-
-    return deco
+    return GUIDES.register(name, overwrite=overwrite)
 
 
 def _conv_guide(conv: str) -> GuideFactory:

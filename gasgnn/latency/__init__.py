@@ -1,5 +1,21 @@
 """Latency: table keys and schema, structure walk, timing, LatencyTable, expected latency, loss, validation."""
 
+from gasgnn.latency.calibrate import (
+    apply_calibration,
+    calibrate,
+    calibration_key,
+    fit_calibration,
+)
+from gasgnn.latency.checks import (
+    MAX_ENTRY_MS,
+    check_entries,
+)
+from gasgnn.latency.expected import (
+    LatencyTableLike,
+    SpaceLatency,
+    compile_lut,
+    expected_latency,
+)
 from gasgnn.latency.keys import (
     COMPAT_FIELDS,
     KINDS,
@@ -14,29 +30,23 @@ from gasgnn.latency.keys import (
     dtype_name,
     parse_table,
 )
+from gasgnn.latency.loss import (
+    AdaptiveLatencyWeight,
+    latency_loss,
+)
 from gasgnn.latency.measure import (
-    CellPlan,
-    walk,
-    space_plans,
-    genotype_plans,
     BLOCK_MS,
-    time_call,
     COLD_BYTES,
+    CellPlan,
+    agreement,
+    genotype_plans,
     measure_key,
     measure_networks,
+    space_plans,
+    time_call,
     unique,
-    agreement,
     validate,
-)
-from gasgnn.latency.expected import (
-    LatencyTableLike,
-    SpaceLatency,
-    compile_lut,
-    expected_latency,
-)
-from gasgnn.latency.table import (
-    LatencyTable,
-    load_or_measure_table,
+    walk,
 )
 from gasgnn.latency.noise import (
     NOISY,
@@ -46,19 +56,9 @@ from gasgnn.latency.noise import (
     validate_with_noise,
     within,
 )
-from gasgnn.latency.calibrate import (
-    apply_calibration,
-    calibrate,
-    calibration_key,
-    fit_calibration,
-)
-from gasgnn.latency.checks import (
-    MAX_ENTRY_MS,
-    check_entries,
-)
-from gasgnn.latency.loss import (
-    latency_loss,
-    AdaptiveLatencyWeight,
+from gasgnn.latency.table import (
+    LatencyTable,
+    load_or_measure_table,
 )
 
 __all__ = [

@@ -29,7 +29,8 @@ class LatencyTableLike(Protocol):
     def expected_latency(self, graph: Any, alpha: Tensor | None = None, **kwargs: Any) -> tuple[Tensor, Tensor]: ...
 
 
-def compile_lut(table: LatencyTableLike, space: Any, graph: Any, attrs: Tensor, head: str, head_channels: int, kept: int,
+def compile_lut(table: LatencyTableLike, space: Any, graph: Any, attrs: Tensor, head: str, head_channels: int,
+                kept: int,
                 scale_edges: bool, exclude_none: bool = False) -> SpaceLatency:
     """Compiles ``table`` for one search space (used by :meth:`LatencyTable.for_space`, which caches it).
 

@@ -37,7 +37,6 @@ from torch import Tensor
 
 from gasgnn.latency.calibrate import apply_calibration
 from gasgnn.latency.checks import check_entries
-from gasgnn.latency.noise import measure_noise, merge_noise, warn_if_busy
 from gasgnn.latency.expected import SpaceLatency, compile_lut
 from gasgnn.latency.keys import (
     COMPAT_FIELDS,
@@ -52,6 +51,7 @@ from gasgnn.latency.keys import (
     parse_table,
 )
 from gasgnn.latency.measure import genotype_plans, measure_key, space_plans, unique, walk
+from gasgnn.latency.noise import measure_noise, merge_noise, warn_if_busy
 from gasgnn.utils import read_json, write_json
 
 __all__ = ["LatencyTable", "load_or_measure_table"]

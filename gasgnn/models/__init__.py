@@ -1,5 +1,10 @@
 """Networks: the supernet, the derived GASNet, segmentation heads, model specs and loading."""
 
+from gasgnn.models.batched import (
+    BatchedSearchCell,
+    NodeOps,
+    PerEdge,
+)
 from gasgnn.models.blocks import (
     MemoryOptions,
     cell_preprocess,
@@ -9,26 +14,11 @@ from gasgnn.models.blocks import (
 )
 from gasgnn.models.heads import (
     HEADS,
-    register_head,
-    build_head,
-    SimpleHead,
     ASPPHead,
     PPMHead,
-)
-from gasgnn.models.batched import (
-    PerEdge,
-    NodeOps,
-    BatchedSearchCell,
-)
-from gasgnn.models.supernet import (
-    MixedOp,
-    SearchCell,
-    Supernet,
-    load_per_edge,
-)
-from gasgnn.models.net import (
-    DerivedCell,
-    GASNet,
+    SimpleHead,
+    build_head,
+    register_head,
 )
 from gasgnn.models.loading import (
     build_model,
@@ -37,6 +27,16 @@ from gasgnn.models.loading import (
     load_checkpoint,
     load_model,
     load_weights,
+)
+from gasgnn.models.net import (
+    DerivedCell,
+    GASNet,
+)
+from gasgnn.models.supernet import (
+    MixedOp,
+    SearchCell,
+    Supernet,
+    load_per_edge,
 )
 
 __all__ = [

@@ -22,10 +22,8 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from gasgnn.kernels import edge_mix
-from gasgnn.space import build_op, get_op
-from gasgnn.space import load_bn
-from gasgnn.space import SearchSpace
 from gasgnn.models.blocks import MemoryOptions, cell_preprocess, keep_bn_stats, strip_leading_relu
+from gasgnn.space import SearchSpace, build_op, get_op, load_bn
 
 
 def _needs_bn(name: str) -> bool:

@@ -9,10 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gasgnn.genotype import CellGenotype, Genotype, GenotypeError
-from gasgnn.models.heads import build_head
-from gasgnn.space import Stem, build_op
-from gasgnn.space import SearchSpace
 from gasgnn.models.blocks import cell_preprocess
+from gasgnn.models.heads import build_head
+from gasgnn.space import SearchSpace, Stem, build_op
 
 
 class DerivedCell(nn.Module):

@@ -16,12 +16,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from gasgnn.models.heads import build_head
 from gasgnn.kernels import mixed_sum
 from gasgnn.models.batched import BatchedSearchCell
 from gasgnn.models.blocks import MemoryOptions, cell_preprocess, channel_shuffle, keep_bn_stats, strip_leading_relu
-from gasgnn.space import Stem, build_op, get_op
-from gasgnn.space import SearchSpace, SpaceError
+from gasgnn.models.heads import build_head
+from gasgnn.space import SearchSpace, SpaceError, Stem, build_op, get_op
 
 
 class MixedOp(nn.Module):

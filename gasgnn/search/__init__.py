@@ -1,12 +1,40 @@
 """The search: configuration, the bi-level Searcher, random search, run directories."""
 
+from gasgnn.search.config import (
+    SearchConfig,
+)
+from gasgnn.search.dataset import (
+    GenotypeDataset,
+    samples_from_run,
+    samples_from_validate,
+)
 from gasgnn.search.divergence import (
     check_config_values,
     diverged_message,
     nonfinite_modules,
 )
-from gasgnn.search.config import (
-    SearchConfig,
+from gasgnn.search.guidance import (
+    adaptive_weight,
+    arch_param_groups,
+    attention_entropy,
+    guide_diagnostics,
+    relaxed_logits,
+)
+from gasgnn.search.random import (
+    RandomSearchResult,
+    random_search,
+    sample_under_target,
+    train_briefly,
+)
+from gasgnn.search.resume import (
+    HISTORY_FILE,
+    Change,
+    append_history,
+    check_changes,
+    diff_settings,
+    set_cosine_lr,
+    set_lambda_lr,
+    table_sha1,
 )
 from gasgnn.search.rundir import (
     LOCK_FILE,
@@ -24,39 +52,11 @@ from gasgnn.search.rundir import (
     run_files,
     write_summary,
 )
-from gasgnn.search.resume import (
-    HISTORY_FILE,
-    Change,
-    append_history,
-    check_changes,
-    diff_settings,
-    set_cosine_lr,
-    set_lambda_lr,
-    table_sha1,
-)
-from gasgnn.search.guidance import (
-    adaptive_weight,
-    attention_entropy,
-    arch_param_groups,
-    guide_diagnostics,
-    relaxed_logits,
-)
 from gasgnn.search.searcher import (
     METRIC_FIELDS,
     SearchDivergedError,
-    alpha_entropy,
     Searcher,
-)
-from gasgnn.search.random import (
-    RandomSearchResult,
-    train_briefly,
-    sample_under_target,
-    random_search,
-)
-from gasgnn.search.dataset import (
-    samples_from_run,
-    samples_from_validate,
-    GenotypeDataset,
+    alpha_entropy,
 )
 
 __all__ = [

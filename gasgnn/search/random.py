@@ -23,8 +23,8 @@ from gasgnn.genotype import Genotype, random_genotype
 from gasgnn.latency import LatencyTable
 from gasgnn.metrics import ConfusionMatrix
 from gasgnn.models import GASNet
-from gasgnn.space import SearchSpace
 from gasgnn.search.rundir import write_summary
+from gasgnn.space import SearchSpace
 from gasgnn.utils import atomic_write_text, write_json
 
 

@@ -25,18 +25,17 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from gasgnn import distributed as dist
-from gasgnn.genotype import derive, op_entropy
+from gasgnn.genotype import Genotype, derive, op_entropy
 from gasgnn.ggm import build_guide
-from gasgnn.genotype import Genotype
 from gasgnn.latency import LatencyTable, latency_loss
 from gasgnn.metrics import ConfusionMatrix
-from gasgnn.search.guidance import adaptive_weight, arch_param_groups, guide_diagnostics, relaxed_logits
-from gasgnn.space import SearchSpace
 from gasgnn.models import Supernet
 from gasgnn.search import resume as _resume
 from gasgnn.search.config import SearchConfig
-from gasgnn.search.rundir import write_summary
 from gasgnn.search.divergence import diverged_message, nonfinite_modules
+from gasgnn.search.guidance import adaptive_weight, arch_param_groups, guide_diagnostics, relaxed_logits
+from gasgnn.search.rundir import write_summary
+from gasgnn.space import SearchSpace
 from gasgnn.utils import atomic_torch_save, atomic_write_text, rng_state, seed_everything, set_rng_state, write_json
 
 METRIC_FIELDS = [

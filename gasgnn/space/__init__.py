@@ -1,44 +1,44 @@
 """The search space: the op registry and op modules, SearchSpace and its ArchGraph, relation builders."""
 
-from gasgnn.space.ops import (
-    EdgeShared,
-    OpSpec,
-    OPS,
-    register_op,
-    register_batch,
-    get_op,
-    build_op,
-    ReLUConvBN,
-    DilConv,
-    SepConv,
-    Zero,
-    FactorizedReduce,
-    Stem,
-    GAS_OPS,
-    Conv7x1x1x7,
-    DARTS_OPS,
-)
 from gasgnn.space.batched import (
-    load_bn,
-    EdgeMajor,
-    BatchedReLUConvBN,
     BatchedDilConv,
-    BatchedSepConv,
     BatchedFactorizedReduce,
+    BatchedReLUConvBN,
+    BatchedSepConv,
+    EdgeMajor,
+    load_bn,
 )
 from gasgnn.space.builders import (
     BUILDERS,
     SpaceShape,
-    register_builder,
-    build_edge_index,
     adjacent,
     aligned,
     all_previous,
+    build_edge_index,
+    register_builder,
+)
+from gasgnn.space.ops import (
+    DARTS_OPS,
+    GAS_OPS,
+    OPS,
+    Conv7x1x1x7,
+    DilConv,
+    EdgeShared,
+    FactorizedReduce,
+    OpSpec,
+    ReLUConvBN,
+    SepConv,
+    Stem,
+    Zero,
+    build_op,
+    get_op,
+    register_batch,
+    register_op,
 )
 from gasgnn.space.space import (
-    SpaceError,
-    SearchSpace,
     SPACE_PRESETS,
+    SearchSpace,
+    SpaceError,
     preset_space,
 )
 

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gasgnn.data import CAMVID_VOID
+from gasgnn.data import CAMVID_VOID, write_classes_file
 from gasgnn.data.cityscapes import CITYSCAPES_MAX_ID
-from gasgnn.data import write_classes_file
 
 __all__ = ["make_camvid_tree", "make_cityscapes_tree", "make_folder_tree"]
 

@@ -1,5 +1,32 @@
 """Figures and statistics: drawings of cells and networks, charts of runs, the supplement's statistics."""
 
+from gasgnn.viz.analysis import (
+    DIVERSITY_DEFINITION,
+    LAST_CELLS,
+    analyze,
+    cell_distance,
+    distance_matrix,
+    format_analysis,
+    genotype_params,
+    load_table,
+    pareto_front,
+    predicted_latency,
+    run_row,
+    run_table,
+    stages,
+)
+from gasgnn.viz.charts import (
+    draw_alpha_history,
+    draw_cell_latency,
+    draw_comparison,
+    draw_metrics,
+    draw_pareto,
+    draw_run,
+)
+from gasgnn.viz.drawings import (
+    draw_cell,
+    draw_network,
+)
 from gasgnn.viz.style import (
     DRAWING_GID,
     FORMATS,
@@ -14,33 +41,6 @@ from gasgnn.viz.style import (
     op_style,
     save_figure,
     short_label,
-)
-from gasgnn.viz.analysis import (
-    DIVERSITY_DEFINITION,
-    LAST_CELLS,
-    cell_distance,
-    distance_matrix,
-    stages,
-    pareto_front,
-    predicted_latency,
-    load_table,
-    run_table,
-    genotype_params,
-    analyze,
-    format_analysis,
-    run_row,
-)
-from gasgnn.viz.drawings import (
-    draw_cell,
-    draw_network,
-)
-from gasgnn.viz.charts import (
-    draw_alpha_history,
-    draw_pareto,
-    draw_cell_latency,
-    draw_metrics,
-    draw_comparison,
-    draw_run,
 )
 
 __all__ = [

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-
 from gasgnn.genotype import CellGenotype, Genotype, GenotypeError
 from gasgnn.latency import LatencyTable
 from gasgnn.models import GASNet

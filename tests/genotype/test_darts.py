@@ -9,11 +9,9 @@ import pytest
 import torch
 
 from gasgnn import Genotype, GenotypeError, SearchSpace
-from gasgnn.genotype import darts_space
-from gasgnn.genotype import parse_darts
+from gasgnn.genotype import darts_space, parse_darts
 from gasgnn.models import GASNet
-from gasgnn.space import DARTS_OPS, OPS
-from gasgnn.space import preset_space
+from gasgnn.space import DARTS_OPS, OPS, preset_space
 
 DATA = Path(__file__).parent / "darts_genotypes.txt"
 

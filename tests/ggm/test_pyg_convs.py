@@ -8,8 +8,7 @@ import torch
 import torch_geometric.nn.conv as pyg_conv
 
 from gasgnn import SearchSpace
-from gasgnn.ggm import PyGGuideConv, build_pyg_conv
-from gasgnn.ggm import GraphGuidedModule, GuideError, build_conv, build_guide
+from gasgnn.ggm import GraphGuidedModule, GuideError, PyGGuideConv, build_conv, build_guide, build_pyg_conv
 
 SPACE = SearchSpace()
 GRAPH = SPACE.arch_graph()

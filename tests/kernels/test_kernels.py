@@ -124,8 +124,8 @@ def test_empty_tensors(triton_mod):
 
 
 def test_mixed_op_triton_equals_reference(triton_mod):
-    from gasgnn.space import GAS_OPS
     from gasgnn.models import MixedOp
+    from gasgnn.space import GAS_OPS
 
     m = MixedOp(4, 2, GAS_OPS)
     x = torch.randn(2, 4, 7, 5, requires_grad=True)

@@ -7,10 +7,8 @@ import torch
 from torch import nn
 
 from gasgnn import SearchSpace
-from gasgnn.space import EdgeShared, ReLUConvBN, register_op
-from gasgnn.space import BatchedSepConv
-from gasgnn.models import BatchedSearchCell, PerEdge
-from gasgnn.models import SearchCell, Supernet, load_per_edge
+from gasgnn.models import BatchedSearchCell, PerEdge, SearchCell, Supernet, load_per_edge
+from gasgnn.space import BatchedSepConv, EdgeShared, ReLUConvBN, register_op
 
 
 # User-registered ops: two that opt in to batching, two that do not (one parametric, one not).

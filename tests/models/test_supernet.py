@@ -55,8 +55,8 @@ def test_none_only_edge_weight_zero(tiny_space):
 import pytest  # noqa: E402
 from torch import nn  # noqa: E402
 
-from gasgnn.space import GAS_OPS  # noqa: E402
 from gasgnn.models import MemoryOptions, MixedOp, channel_shuffle  # noqa: E402
+from gasgnn.space import GAS_OPS  # noqa: E402
 
 
 def _run(m, x, a):

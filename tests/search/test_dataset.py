@@ -10,8 +10,7 @@ from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
 from gasgnn import Genotype, GenotypeError, SearchSpace, random_genotype
-from gasgnn.genotype import darts_space
-from gasgnn.genotype import batch_vocabulary, op_vocabulary
+from gasgnn.genotype import batch_vocabulary, darts_space, op_vocabulary
 from gasgnn.search import GenotypeDataset
 from gasgnn.space import preset_space
 
@@ -115,8 +114,7 @@ def test_validate_output_without_genotypes_is_named(tmp_path):
 
 
 def test_dataset_from_a_real_validate_run(tmp_path):
-    from gasgnn.latency import LatencyTable
-    from gasgnn.latency import validate
+    from gasgnn.latency import LatencyTable, validate
 
     space = SearchSpace(num_cells=2, channels=4, input_size=(16, 16), reduction_cells=(1,))
     table = LatencyTable(repeats=1, warmup=0)

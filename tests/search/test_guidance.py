@@ -103,7 +103,8 @@ def test_alpha_prime_reaches_forward_latency_and_derivation(space, table, monkey
     import gasgnn.search.searcher
 
     got = []
-    monkeypatch.setattr(gasgnn.search.searcher, "derive", lambda sp, a, graph=None: got.append(a) or derive(sp, a, graph=graph))
+    monkeypatch.setattr(gasgnn.search.searcher, "derive",
+                        lambda sp, a, graph=None: got.append(a) or derive(sp, a, graph=graph))
     s.derive(tau=0.5)
     torch.testing.assert_close(got[0], ap / 0.5)
 

@@ -7,12 +7,12 @@ import torch
 from matplotlib.patches import FancyArrowPatch
 
 from gasgnn import CellGenotype, Genotype, SearchSpace, random_genotype
-from gasgnn.viz import analyze
 from gasgnn.cli import main
 from gasgnn.space import OPS
 from gasgnn.viz import (
     LARGE_RF_COLOR,
     REDUCTION_COLOR,
+    analyze,
     draw_alpha_history,
     draw_cell,
     draw_cell_latency,
