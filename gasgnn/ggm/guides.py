@@ -153,7 +153,7 @@ class GraphGuidedModule(Guide):
             class (built as ``cls(in_channels, out_channels, **conv_kwargs)``) or an instance (then
             ``num_layers`` must be 1). (default: :obj:`"gcn_sim"`)
         builder (str, optional): The relation the GNN runs on: a name in
-            :data:`gasgnn.genotype.genotype.BUILDERS` (``'adjacent'``, ``'aligned'``, ``'all_previous'``, ...),
+            :data:`gasgnn.space.builders.BUILDERS` (``'adjacent'``, ``'aligned'``, ``'all_previous'``, ...),
             ``'cells'`` (one node per cell with its flattened ``E*K`` alpha, edges ``k-1 -> k``), or
             :obj:`None` to use ``graph.edge_index`` as handed to :meth:`forward`.
             (default: :obj:`"adjacent"`)

@@ -188,7 +188,7 @@ class SearchSpace:
             alpha (Tensor, optional): Node features ``[num_cells * E, K]``; :obj:`None` gives
                 :meth:`init_alpha`. (default: :obj:`None`)
             builder (str, optional): Name of the registered relation that makes ``edge_index``
-                (see :data:`gasgnn.genotype.genotype.BUILDERS`). (default: :obj:`"adjacent"`)
+                (see :data:`gasgnn.space.builders.BUILDERS`). (default: :obj:`"adjacent"`)
             **kwargs: Passed to the builder.
 
         Returns:
