@@ -4,7 +4,7 @@ The loss is E_softmax(alpha')[C] for a fixed random per-slot op cost C: a stand-
 that any attention pattern can serve. Prints the mean normalised attention entropy at steps 0, 100, 300,
 600, 1000 and the last, the loss and the norm of phi. Usage: python benchmarks/ggm_attention.py [steps]
 """
-import sys
+import argparse
 
 import torch
 
@@ -17,7 +17,9 @@ space = SearchSpace(num_cells=8, channels=8, input_size=(96, 128))
 N, K = space.num_arch_nodes, space.num_ops
 gen = torch.Generator().manual_seed(1)
 C = torch.randn(N, K, generator=gen)  # a fixed per-slot op cost: the loss is E_softmax(alpha')[C]
-steps = int(sys.argv[1]) if len(sys.argv) > 1 else 1500
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("steps", type=int, nargs="?", default=1500, help="Adam steps per variant (default: 1500)")
+steps = ap.parse_args().steps
 variants = [
     ("raw, wd 1e-3 (old)", "gcn_sim_raw", {}, 1e-3),
     ("raw, wd 0", "gcn_sim_raw", {}, 0.0),

@@ -5,8 +5,8 @@ Rebuilds the guide from ``RUN_DIR/config.json`` and ``checkpoint.pt``, runs it o
 draws ``A_ij`` for the slots i of cell CELL (rows) and j of cell CELL - 1 (columns).
 """
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +23,12 @@ from gasgnn.search import (
 )
 from gasgnn.viz import draw_metrics  # noqa: E402
 
-run, cell, prefix = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("run", type=Path, help="search run directory (config.json, checkpoint.pt, metrics.csv)")
+ap.add_argument("cell", type=int, help="target cell (>= 1); the sources are in cell - 1")
+ap.add_argument("prefix", help="output prefix: PREFIX_attention.png, PREFIX_metrics.png")
+a = ap.parse_args()
+run, cell, prefix = a.run, a.cell, a.prefix
 cfg = json.loads((run / "config.json").read_text())
 space = SearchSpace.from_dict(cfg["space"])
 st = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
