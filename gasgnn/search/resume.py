@@ -157,7 +157,9 @@ def resume_search(searcher: Any, st: Mapping[str, Any], path: str | os.PathLike,
 
 def apply_search_changes(searcher: Any, changes: list[Change]) -> None:
     """After the checkpoint's optimiser states are loaded: the new learning rates, momentum and weight
-    decay go into the optimisers and the cosine schedule."""
+    decay go into the optimisers and the cosine schedule (the guide's group keeps its own weight decay),
+    and a new FPS window, factor or initial lambda into the adaptive latency weight (whose loaded state
+    restored the checkpoint's)."""
     if not changes:
         return
     c = searcher.cfg
@@ -165,7 +167,13 @@ def apply_search_changes(searcher: Any, changes: list[Change]) -> None:
     for g in searcher.w_opt.param_groups:
         g["momentum"], g["weight_decay"] = c.w_momentum, c.w_weight_decay
     for g in searcher.a_opt.param_groups:
-        g["lr"], g["initial_lr"], g["weight_decay"] = c.a_lr, c.a_lr, c.a_weight_decay
+        wd = c.guide_weight_decay if g.get("name") == "guide" else c.a_weight_decay
+        g["lr"], g["initial_lr"], g["weight_decay"] = c.a_lr, c.a_lr, wd
+    adaptive = getattr(searcher, "adaptive", None)
+    if adaptive is not None:
+        adaptive.fps_window, adaptive.factor = tuple(float(v) for v in c.adaptive_fps), float(c.adaptive_factor)
+        if any(k == "search.latency_weight" for k, _, _ in changes):
+            adaptive.weight = float(c.latency_weight)
 
 
 def check_search_checkpoint(st: Any, path: str | os.PathLike) -> None:

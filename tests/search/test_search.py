@@ -193,3 +193,17 @@ def test_search_command_adaptive_latency_window(space, table, tmp_path, capsys):
     assert "adaptive" in torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
     assert main(argv + ["--overwrite", "--latency-fps-window", "1", "2"]) != 0  # both windows: an error
     assert "not both" in capsys.readouterr().err
+
+
+def test_allow_changes_keeps_guide_decay_and_applies_adaptive_window(space, table, tmp_path):
+    s = _searcher(space, table, tmp_path / "ch", adaptive_fps=(1.0, 2.0), guide_weight_decay=0.0)
+    s.cfg.epochs = 2
+    s.run()
+    s2 = _searcher(space, table, tmp_path / "ch", adaptive_fps=(100.0, 200.0), adaptive_factor=1.5,
+                   guide_weight_decay=0.0, a_lr=1e-3)
+    s2.allow_changes = True
+    s2.load_checkpoint()
+    wd = {g["name"]: g["weight_decay"] for g in s2.a_opt.param_groups}
+    assert wd == {"alpha": s2.cfg.a_weight_decay, "guide": 0.0}
+    assert all(g["lr"] == 1e-3 for g in s2.a_opt.param_groups)
+    assert s2.adaptive.fps_window == (100.0, 200.0) and s2.adaptive.factor == 1.5
