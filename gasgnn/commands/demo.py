@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test in well under a minute)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
-    add_job_args(p, run_dir=True)
+    add_job_args(p, run_dir=True, resume=True)
     p.set_defaults(func=run)
 
 
@@ -103,7 +103,8 @@ def _run(args: argparse.Namespace) -> int:
                         device=args.device, ignore_index=train_set.ignore_index, progress=not args.json,
                         extra_config={"data": {"name": "synthetic", "num_images": args.images, "size": list(size)}})
     t = time.perf_counter()
-    genotype = searcher.run(resume=args.resume and (out / "search" / "checkpoint.pt").is_file())
+    genotype = searcher.run(resume=args.resume and (out / "search" / "checkpoint.pt").is_file(),
+                            allow_changes=args.allow_changes)
     genotype.save(out / "genotype.json")
     pred = float(table.predict(genotype, head=args.head))
     say(f"[3/6] search ({args.guide}, latency weight {args.latency_weight}): {time.perf_counter() - t:.0f} s; "
@@ -117,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
     trainer = Trainer(genotype, build_dataset("synthetic", split="train", num_images=args.images,
                                               transform=train_transform(size, (0.75, 1.25)), **ds_kw),
                       val_set, tcfg, out=out / "train")
-    res = trainer.fit(resume=args.resume and (out / "train" / "last.pt").is_file())
+    res = trainer.fit(resume=args.resume and (out / "train" / "last.pt").is_file(), allow_changes=args.allow_changes)
     miou = float(res["best_miou"])
     say(f"[4/6] training: {res['iterations']} iterations in {time.perf_counter() - t:.0f} s; "
         f"val mIoU {100 * miou:.1f}% -> {out / 'train'}")
