@@ -115,6 +115,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.random and dist.is_distributed():
         raise ValueError("--random runs in one process; launch it without torchrun")
+    if args.random and args.resume:  # random search keeps no checkpoint: it would start over silently
+        raise ValueError("--resume: a random search (--random) cannot be resumed; run it again with --overwrite")
     t0 = time.perf_counter()
     main = dist.is_main()  # only rank 0 measures, writes and prints
     space = space_from_args(args)

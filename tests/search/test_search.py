@@ -207,3 +207,11 @@ def test_allow_changes_keeps_guide_decay_and_applies_adaptive_window(space, tabl
     assert wd == {"alpha": s2.cfg.a_weight_decay, "guide": 0.0}
     assert all(g["lr"] == 1e-3 for g in s2.a_opt.param_groups)
     assert s2.adaptive.fps_window == (100.0, 200.0) and s2.adaptive.factor == 1.5
+
+
+def test_random_search_refuses_resume(tmp_path, capsys):
+    from gasgnn.cli import main
+
+    argv = ["search", "--random", "--resume", "--data", "synthetic", "--out", str(tmp_path / "r"), "--no-figures"]
+    assert main(argv) == 2
+    assert "cannot be resumed" in capsys.readouterr().err
