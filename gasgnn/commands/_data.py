@@ -16,8 +16,9 @@ def _data_value(text: str) -> Any:
         return text
 
 
-def add_data_args(p: argparse.ArgumentParser, default: str = "camvid", workers: int = 2) -> None:
-    """Adds ``--data``, ``--root``, ``--data-arg`` and ``--workers`` (shared by search, train and eval)."""
+def add_data_args(p: argparse.ArgumentParser, default: str = "camvid", workers: int = 2) -> argparse._ArgumentGroup:
+    """Adds ``--data``, ``--root``, ``--data-arg`` and ``--workers`` (shared by search, train and eval); returns
+    their group, for a command's own data options."""
     from gasgnn.data import available_datasets
 
     g = p.add_argument_group("data")
@@ -30,6 +31,7 @@ def add_data_args(p: argparse.ArgumentParser, default: str = "camvid", workers: 
                    help="extra dataset argument, value parsed as JSON when possible "
                         "(e.g. --data-arg num_images=16 --data-arg size=[64,96]); repeatable")
     g.add_argument("--workers", type=int, default=workers, help="data loader processes (default: %(default)s)")
+    return g
 
 
 def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:

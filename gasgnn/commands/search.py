@@ -34,8 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=DefaultsFormatter,
     )
     add_space_args(p)
-    add_data_args(p, default="camvid", workers=0)
-    p.add_argument_group("data").add_argument(
+    add_data_args(p, default="camvid", workers=0).add_argument(
         "--scale-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
         help="random-scale range of the augmentation, relative to the stored images (default: centred on "
              "input-size / image-size)")
