@@ -207,11 +207,14 @@ def resolve_threads(spec: str | int | None, cores: int | None = None, busy: floa
 def nonfinite_state(module: torch.nn.Module, limit: int = 5) -> list[str]:
     """Names of parameters and floating buffers (e.g. BatchNorm running statistics) of ``module`` that hold
     NaN or infinite values (at most ``limit``)."""
-    bad: list[str] = []
     with torch.no_grad():
-        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
-            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                bad.append(name)
-                if len(bad) >= limit:
-                    break
-    return bad
+        named = list(module.named_parameters()) + list(module.named_buffers())
+        ts = [(n, t) for n, t in named if t.is_floating_point()]
+        if not ts:
+            return []
+        dev = ts[0][1].device
+        # One host read for the whole module (the search checks every step): names only when something is off.
+        ok = torch.stack([torch.isfinite(t).all().to(dev) for _, t in ts])
+        if bool(ok.all()):
+            return []
+        return [n for (n, _), f in zip(ts, ok.tolist()) if not f][:limit]
