@@ -73,6 +73,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--steps-per-epoch", type=int, default=None, help="cap on steps per epoch")
     g.add_argument("--w-lr", type=float, default=d.w_lr, help="weights' SGD learning rate")
     g.add_argument("--a-lr", type=float, default=d.a_lr, help="architecture Adam learning rate")
+    g.add_argument("--w-lr-min", type=float, default=d.w_lr_min, help="end of the weights' cosine schedule")
+    g.add_argument("--w-momentum", type=float, default=d.w_momentum, help="weights' SGD momentum")
+    g.add_argument("--w-weight-decay", type=float, default=d.w_weight_decay, help="weights' weight decay")
+    g.add_argument("--a-weight-decay", type=float, default=d.a_weight_decay, help="alpha's weight decay")
+    g.add_argument("--grad-clip", type=float, default=d.grad_clip, help="max gradient norm of the weights")
+    g.add_argument("--head", choices=["aspp", "ppm"], default=d.head,
+                   help="head of the derived network, for its predicted latency")
+    g.add_argument("--latency-with-none", action="store_true",
+                   help="keep 'none' in the expected latency (by default it is left out: no derived network has it)")
     g.add_argument("--relaxation", choices=["softmax", "gumbel"], default=d.relaxation)
     g.add_argument("--tau", type=float, nargs=2, default=[d.tau_start, d.tau_end], metavar=("START", "END"),
                    help="temperature schedule")
@@ -130,6 +139,9 @@ def _run(args: argparse.Namespace) -> int:
     cfg = SearchConfig(
         epochs=args.epochs, warmup_epochs=min(args.warmup_epochs, args.epochs), batch_size=args.batch_size,
         steps_per_epoch=args.steps_per_epoch, w_lr=args.w_lr, a_lr=args.a_lr, guide=args.guide,
+        w_lr_min=args.w_lr_min, w_momentum=args.w_momentum, w_weight_decay=args.w_weight_decay,
+        a_weight_decay=args.a_weight_decay, grad_clip=args.grad_clip, head=args.head,
+        latency_without_none=not args.latency_with_none,
         guide_kwargs=dict(args.guide_arg),
         latency_weight=args.latency_weight, latency_form=args.latency_form, target_ms=args.target_ms,
         target_fps=args.target_fps, relaxation=args.relaxation, tau_start=args.tau[0], tau_end=args.tau[1],
@@ -167,7 +179,8 @@ def _run(args: argparse.Namespace) -> int:
                                    "global_batch": dist.world_size() * cfg.batch_size}
     if args.random:
         res = random_search(space, wl(0), vl(0), args.samples, args.steps_per_sample, table=table,
-                            target_ms=args.target_ms, seed=args.seed, run_dir=args.out, device=args.device,
+                            target_ms=args.target_ms, head=args.head, seed=args.seed, run_dir=args.out,
+                            device=args.device,
                             ignore_index=base.ignore_index, extra_config=data_cfg, progress=not args.json)
         genotype = res.genotype
     else:

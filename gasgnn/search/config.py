@@ -11,8 +11,7 @@ __all__ = ["SearchConfig"]
 
 @dataclass
 class SearchConfig:
-    """Settings of a search run. ``gasgnn search`` sets all but ``w_lr_min``, ``w_momentum``, ``w_weight_decay``,
-    ``a_weight_decay``, ``grad_clip``, ``head`` and ``latency_without_none`` (their defaults; API only).
+    """Settings of a search run; every one is reachable from ``gasgnn search`` (or its ``--config`` file).
 
     Args:
         epochs (int): Search epochs. (default: :obj:`20`)

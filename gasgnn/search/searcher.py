@@ -482,7 +482,8 @@ class Searcher:
         last = self.rows[-1] if self.rows else {}
         summary = {
             "genotype_sha1": _resume.genotype_sha1(genotype),
-            "name": self.run_dir.name, "guide": self.cfg.guide, "latency_weight": self.cfg.latency_weight,
+            "name": self.run_dir.name, "guide": self.cfg.guide,
+            "latency_weight": last.get("latency_weight", self.cfg.latency_weight),  # the last epoch's (adapted) lambda
             "predicted_latency_ms": pred, "supernet_miou": last.get("val_miou"), "miou": None,
             "measured_latency_ms": None, "epochs": self.epoch,
         }

@@ -185,12 +185,17 @@ def test_search_command_adaptive_latency_window(space, table, tmp_path, capsys):
     table.save(tpath)
     argv = ["search", "--data", "synthetic", "--data-arg", "num_images=8", "--num-cells", "3", "--num-nodes", "2",
             "--reduction-cells", "1", "--channels", "4", "--input-size", "32", "32", "--num-classes", "9",
-            "--epochs", "2", "--warmup-epochs", "1", "--steps-per-epoch", "1", "--latency-table", str(tpath),
+            "--epochs", "3", "--warmup-epochs", "1", "--steps-per-epoch", "1", "--latency-table", str(tpath),
             "--out", str(tmp_path / "a"), "--no-figures", "--json", "--latency-ms-window", "20", "10"]
     assert main(argv) == 0
     cfg = json.loads((tmp_path / "a" / "config.json").read_text())
     assert cfg["search"]["adaptive_fps"] == [50.0, 100.0]  # 10-20 ms = 50-100 FPS
     assert "adaptive" in torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    # the summary reports the lambda the search ended with, as metrics.csv's last row does
+    last = list(csv.DictReader((tmp_path / "a" / "metrics.csv").open()))[-1]
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert float(last["latency_weight"]) != pytest.approx(0.01)  # the window moved lambda
+    assert summary["latency_weight"] == pytest.approx(float(last["latency_weight"]), rel=1e-4)
     assert main(argv + ["--overwrite", "--latency-fps-window", "1", "2"]) != 0  # both windows: an error
     assert "not both" in capsys.readouterr().err
 
@@ -215,3 +220,21 @@ def test_random_search_refuses_resume(tmp_path, capsys):
     argv = ["search", "--random", "--resume", "--data", "synthetic", "--out", str(tmp_path / "r"), "--no-figures"]
     assert main(argv) == 2
     assert "cannot be resumed" in capsys.readouterr().err
+
+
+def test_search_command_sets_every_config_field(space, table, tmp_path):
+    from gasgnn.cli import main
+
+    tpath = tmp_path / "table.json"
+    table.save(tpath)
+    argv = ["search", "--data", "synthetic", "--data-arg", "num_images=8", "--num-cells", "3", "--num-nodes", "2",
+            "--reduction-cells", "1", "--channels", "4", "--input-size", "32", "32", "--num-classes", "9",
+            "--epochs", "1", "--warmup-epochs", "1", "--steps-per-epoch", "1", "--latency-table", str(tpath),
+            "--out", str(tmp_path / "a"), "--no-figures", "--json", "--head", "ppm", "--latency-with-none",
+            "--w-lr-min", "0.002", "--w-momentum", "0.8", "--w-weight-decay", "1e-4", "--a-weight-decay", "0",
+            "--grad-clip", "3"]
+    assert main(argv) == 0
+    got = json.loads((tmp_path / "a" / "config.json").read_text())["search"]
+    want = {"head": "ppm", "latency_without_none": False, "w_lr_min": 0.002, "w_momentum": 0.8,
+            "w_weight_decay": 1e-4, "a_weight_decay": 0.0, "grad_clip": 3.0}
+    assert {k: got[k] for k in want} == want
