@@ -134,7 +134,7 @@ def draw_pareto(points: Sequence[Mapping[str, Any]], path: str | os.PathLike | N
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("mIoU")
     ax.grid(alpha=0.3)
-    if groups != [""] or front:
+    if ax.get_legend_handles_labels()[0]:  # no legend for an empty chart (matplotlib would warn)
         ax.legend(fontsize=7.5, frameon=False)
     if not pts:
         ax.text(0.5, 0.5, "no run has both a latency and an mIoU", ha="center", transform=ax.transAxes)
@@ -205,7 +205,7 @@ def draw_metrics(metrics: Mapping[str, Sequence[float | None]], path: str | os.P
         ax.set_xlabel("epoch")
         ax.set_title(lab, fontsize=10)
         ax.grid(alpha=0.3)
-        if len(cols) > 1:
+        if len(cols) > 1 and ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7.5, frameon=False)
     fig.tight_layout()
     return finish_figure(fig, path, None)
