@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gasgnn.space.ops import EdgeShared, FactorizedReduce, register_batch
@@ -114,11 +113,7 @@ class BatchedFactorizedReduce(FactorizedReduce):
         self.n = n
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.relu(x)
-        H, W = x.shape[-2:]
-        x = F.pad(x, (0, 1 + W % 2, 0, 1 + H % 2))
-        a = self.conv_1(x[:, :, : H + H % 2, : W + W % 2])
-        b = self.conv_2(x[:, :, 1 : H + H % 2 + 1, 1 : W + W % 2 + 1])
+        a, b = self.branches(x)
         N, _, h, w = a.shape
         y = torch.cat([a.view(N, self.n, -1, h, w), b.view(N, self.n, -1, h, w)], dim=2)
         return self.bn(y.view(N, -1, h, w))

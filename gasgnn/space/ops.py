@@ -215,14 +215,18 @@ class FactorizedReduce(nn.Module):
         self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def branches(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The two stride-2 1x1 convolutions, offset by one pixel, before concatenation and batch norm."""
         x = self.relu(x)
         # Pad odd sizes so that both branches (offset by one pixel) give ceil(H/2) x ceil(W/2).
         H, W = x.shape[-2:]
         x = F.pad(x, (0, 1 + W % 2, 0, 1 + H % 2))
         a = self.conv_1(x[:, :, : H + H % 2, : W + W % 2])
         b = self.conv_2(x[:, :, 1 : H + H % 2 + 1, 1 : W + W % 2 + 1])
-        return self.bn(torch.cat([a, b], dim=1))
+        return a, b
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(torch.cat(self.branches(x), dim=1))
 
 
 class Stem(nn.Sequential):

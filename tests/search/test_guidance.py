@@ -17,16 +17,6 @@ from gasgnn.latency import LatencyTable
 from gasgnn.search import SearchConfig, Searcher
 
 
-@pytest.fixture(scope="module")
-def space():
-    return SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32), num_classes=9)
-
-
-@pytest.fixture(scope="module")
-def table(space):
-    return LatencyTable.measure(space, repeats=2, warmup=1, progress=False, heads=("aspp",))
-
-
 class ShiftGuide(nn.Module):
     """alpha' = alpha + a fixed, large shift: a guide whose effect is known exactly."""
 

@@ -5,20 +5,9 @@ import json
 import pytest
 import torch
 
-from gasgnn import Genotype, SearchSpace
+from gasgnn import Genotype
 from gasgnn.commands._data import search_loaders
-from gasgnn.latency import LatencyTable
 from gasgnn.search import SearchConfig, SearchDivergedError, Searcher
-
-
-@pytest.fixture(scope="module")
-def space():
-    return SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32), num_classes=9)
-
-
-@pytest.fixture(scope="module")
-def table(space):
-    return LatencyTable.measure(space, repeats=2, warmup=1, progress=False, heads=("aspp",))
 
 
 def _loaders(seed=0):
