@@ -82,6 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
     v.add_argument("--repeats", type=int, default=15, help="timed calls per network (default: %(default)s)")
     v.add_argument("--warmup", type=int, default=3, help="untimed calls per network (default: %(default)s)")
+    v.add_argument("--anchors", type=int, default=8,
+                   help="speed anchors: the costliest table entries, timed after every block of network calls so "
+                        "the measurements are at the table's machine speed (0: raw wall times; default: %(default)s)")
     v.add_argument("--rounds", type=int, default=3,
                    help="round-robin passes over the networks (spreads load bursts; default: %(default)s)")
     v.add_argument("--json", action="store_true",
@@ -162,7 +165,7 @@ def run_validate(args: argparse.Namespace) -> int:
     else:
         table = LatencyTable(device=args.device, dtype=args.dtype, batch=args.batch)
     kw = dict(n=args.n, head=args.head, head_channels=args.head_channels, seed=args.seed, warmup=args.warmup,
-              repeats=args.repeats, rounds=args.rounds, measure_missing=True,
+              repeats=args.repeats, rounds=args.rounds, anchors=args.anchors, measure_missing=True,
               path=None if args.table is None else str(args.table), progress=not args.no_progress)
     if args.calibrate:
         if args.table is None:

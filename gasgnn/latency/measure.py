@@ -228,12 +228,18 @@ def measure_key(
 
 def measure_networks(
     nets: Sequence[nn.Module], x: Tensor, warmup: int = 3, repeats: int = 15, rounds: int = 3,
-    progress: bool = False, desc: str = "networks",
+    progress: bool = False, desc: str = "networks", anchors: Sequence[tuple[Callable[[], Any], float]] = (),
 ) -> list[float]:
     """End-to-end median latency (ms) of each network on input ``x``.
 
     Networks are timed round-robin (``rounds`` passes of ``repeats // rounds`` calls each) so that a
     burst of load from other processes spreads over all networks instead of inflating a few.
+
+    With ``anchors`` (pairs of a call and its latency in the table), each timed block of a network is
+    followed by one timing of every anchor, and the block's time is divided by the machine's speed at that
+    moment (the median of anchor time / table time): the result is the network's latency at the speed the
+    table was measured at. On a host whose speed drifts by tens of percent within a minute (a shared VM),
+    this keeps the drift out of the ranking (docs/latency.md).
     """
     from tqdm.auto import tqdm
 
@@ -248,17 +254,31 @@ def measure_networks(
             for _ in range(warmup):
                 net(x)
         bar = tqdm(total=rounds * len(nets), desc=desc, unit="net", disable=not progress, leave=False)
+        for fn, _ in anchors:
+            fn()
         for _ in range(max(1, rounds)):
             for i, net in enumerate(nets):
                 sync()
+                block = []
                 for _ in range(per_round):
                     t = time.perf_counter()
                     net(x)
                     sync()
-                    times[i].append(time.perf_counter() - t)
+                    block.append(time.perf_counter() - t)
+                speed = statistics.median(_time_once(fn, sync) / ms for fn, ms in anchors) if anchors else 1.0
+                times[i] += [b / speed for b in block]
                 bar.update()
         bar.close()
     return [1000.0 * statistics.median(t) for t in times]
+
+
+def _time_once(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
+    """Milliseconds of one ``fn()`` call, synchronised."""
+    sync()
+    t = time.perf_counter()
+    fn()
+    sync()
+    return (time.perf_counter() - t) * 1e3
 
 
 def unique(keys: Iterable[LatencyKey]) -> list[LatencyKey]:
@@ -290,6 +310,7 @@ def validate(
     table: Any, space: Any, sizes: Sequence[tuple[int, int]] | None = None, n: int = 20, head: str = "aspp",
     head_channels: int = 128, seed: int = 0, warmup: int = 3, repeats: int = 15, rounds: int = 3,
     measure_missing: bool = True, path: str | None = None, progress: bool = True, genotypes: Sequence | None = None,
+    anchors: int = 8,
 ) -> dict[str, Any]:
     """Compares the table's predictions with measured end-to-end latencies of random derived networks
     (or of ``genotypes``; :func:`gasgnn.latency.noise.validate_with_noise` passes ones spanning the range).
@@ -313,6 +334,9 @@ def validate(
         measure_missing (bool, optional): Measure missing entries. (default: :obj:`True`)
         path (str, optional): Table file to save new entries into. (default: :obj:`None`)
         progress (bool, optional): Progress bars. (default: :obj:`True`)
+        anchors (int, optional): Speed anchors: the costliest table entries of the networks, timed after
+            every block of network calls to express the measurements at the table's machine speed (see
+            :func:`measure_networks`); ``0`` reports raw wall times. (default: :obj:`8`)
 
     Returns:
         dict: ``sizes`` (per size: ``input_size``, ``pearson``, ``spearman``, ``mape``, ``bias``,
@@ -332,7 +356,7 @@ def validate(
     genotypes = list(genotypes) if genotypes else [random_genotype(space, gen) for _ in range(n)]
     n = len(genotypes)
     device, dtype = torch.device(table.meta["device"]), getattr(torch, table.dtype)
-    out: dict[str, Any] = {"n": n, "head": head, "seed": seed, "threads": torch.get_num_threads(),
+    out: dict[str, Any] = {"n": n, "head": head, "seed": seed, "threads": torch.get_num_threads(), "anchors": anchors,
                            "loadavg_before": list(os.getloadavg()), "sizes": []}
     torch.manual_seed(seed)
     nets = [GASNet(g, space, head=head, head_channels=head_channels).to(device, dtype).eval()
@@ -342,8 +366,10 @@ def validate(
         table.ensure_keys(keys, measure_missing=measure_missing, path=path, progress=progress)
         predicted = [table.predict(g, head, space, size, head_channels) for g in genotypes]
         x = torch.randn(table.batch, space.in_channels, *size, device=device, dtype=dtype)
+        costly = sorted(unique(keys), key=lambda k: -table[k])[:anchors]
+        refs = [(_runner(k, device, dtype), table[k]) for k in costly]
         measured = measure_networks(nets, x, warmup, repeats, rounds, progress,
-                                    desc=f"networks {size[0]}x{size[1]}")
+                                    desc=f"networks {size[0]}x{size[1]}", anchors=refs)
         out["sizes"].append({"input_size": list(size), **agreement(predicted, measured),
                              "predicted_ms": predicted, "measured_ms": measured})
     out["loadavg_after"] = list(os.getloadavg())

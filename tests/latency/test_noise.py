@@ -89,3 +89,19 @@ def test_calibrate_command_stores_the_fit(tmp_path, table, capsys, monkeypatch):
     main(argv)
     cal = LatencyTable.load(tmp_path / "t.json").meta["calibration"]
     assert cal[calibration_key((32, 32), "aspp")]["n"] >= 2
+
+
+def test_anchored_measurement_divides_by_the_machine_speed(monkeypatch):
+    """Each block of network calls is divided by the speed the anchors report at that moment."""
+    import time as _time
+
+    import gasgnn.latency.measure as measure
+
+    clock = iter(range(10**6))
+    monkeypatch.setattr(_time, "perf_counter", lambda: next(clock) * 1e-3)  # every call lasts 1 ms
+    nets, x = [torch.nn.Identity(), torch.nn.Identity()], torch.zeros(1)
+    raw = measure.measure_networks(nets, x, warmup=0, repeats=4, rounds=2)
+    assert raw == pytest.approx([1.0, 1.0])
+    monkeypatch.setattr(measure, "_time_once", lambda fn, sync: 3.0)  # anchors run 3x slower than the table
+    anchored = measure.measure_networks(nets, x, warmup=0, repeats=4, rounds=2, anchors=[(lambda: None, 1.5)])
+    assert anchored == pytest.approx([0.5, 0.5])  # 1 ms at twice the table's time: 0.5 ms at the table's speed
