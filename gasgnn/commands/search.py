@@ -167,7 +167,8 @@ def _run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         from gasgnn.latency import load_or_measure_table
 
-        table = load_or_measure_table(args.latency_table, space, device, save_to=args.out / "latency_table.json")
+        table = load_or_measure_table(args.latency_table, space, device, save_to=args.out / "latency_table.json",
+                                      heads=(args.head,))
     if dist.is_distributed():  # one table for all ranks: the latency term must be the same everywhere
         obj = dist.broadcast_object(table.to_dict() if main else None)
         table = table if main else LatencyTable.from_dict(obj, "rank 0's latency table")

@@ -465,7 +465,7 @@ def _genotype_space(genotype: Any, space: Any) -> Any:
 
 def load_or_measure_table(
     path: str | os.PathLike | None, space: Any, device: str = "cpu", save_to: str | os.PathLike | None = None,
-    heads: Sequence[str] = ("aspp", "ppm"),
+    heads: Sequence[str] = ("aspp",),
 ) -> LatencyTable:
     """The latency table for ``space``: loaded from ``path`` with missing entries measured, or measured.
 
@@ -474,7 +474,8 @@ def load_or_measure_table(
         space (SearchSpace): The space the table must cover.
         device (str, optional): Where to measure. (default: :obj:`"cpu"`)
         save_to (str or PathLike, optional): Where a newly measured table is written. (default: :obj:`None`)
-        heads (Sequence[str], optional): Heads the table must cover. (default: :obj:`("aspp", "ppm")`)
+        heads (Sequence[str], optional): Heads a loaded table must cover (a new table is measured for
+            these and both ASPP and PPM). (default: :obj:`("aspp",)`)
 
     Returns:
         LatencyTable: A table with every entry ``space`` needs.
@@ -483,5 +484,6 @@ def load_or_measure_table(
         table = LatencyTable.load(path)
         table.ensure(space, heads=heads, measure_missing=True)
     else:
-        table = LatencyTable.measure(space, device=device, path=save_to, heads=heads)
+        table = LatencyTable.measure(space, device=device, path=save_to,
+                                     heads=tuple(dict.fromkeys((*heads, "aspp", "ppm"))))
     return table
