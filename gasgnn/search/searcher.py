@@ -212,10 +212,14 @@ class Searcher:
         value = dist.reduce_scalar(loss, "mean")
         if not math.isfinite(value):
             raise self._diverged(f"{what} became {value}")
-        bad = nonfinite_modules(net=self.net, guide=self.guide)  # a finite loss can hide NaN weights/BN stats
+        return value
+
+    def _check_modules(self) -> None:
+        # A finite loss can hide NaN weights or BN statistics. Once per step, after both updates: nothing
+        # the step changed goes unchecked, and the modules are not scanned twice.
+        bad = nonfinite_modules(net=self.net, guide=self.guide)
         if bad:
             raise self._diverged(f"non-finite values in {', '.join(bad)}")
-        return value
 
     def _diverged(self, what: str) -> SearchDivergedError:
         return SearchDivergedError(diverged_message(what, self.epoch + 1, self.run_dir))
@@ -262,6 +266,7 @@ class Searcher:
         nn.utils.clip_grad_norm_(self.w_params, self.cfg.grad_clip)
         self.w_scaler.step(self.w_opt)
         self.w_scaler.update()
+        self._check_modules()
         self.steps_done += 1
         if dist.is_distributed() and self.cfg.check_sync_every and self.steps_done % self.cfg.check_sync_every == 0:
             self.check_sync()
@@ -379,9 +384,7 @@ class Searcher:
                 f"{diag['guide_update_ratio']:.3f}, lambda {row['latency_weight']:.3g}, {changes} cells changed, "
                 f"{seconds:.0f} s"
             )
-        bad = nonfinite_modules(net=self.net, guide=self.guide)
-        if bad:  # never checkpoint a broken model over the last good one
-            raise self._diverged(f"non-finite values in {', '.join(bad)}")
+        self._check_modules()  # never checkpoint a broken model over the last good one (evaluation ran since)
         if self.run_dir is not None and dist.is_main():
             genotype.save(self.run_dir / "genotype.json")
             self._write_metrics()
