@@ -5,6 +5,7 @@ This module imports nothing from gasgnn: every layer may use it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -218,3 +219,8 @@ def nonfinite_state(module: torch.nn.Module, limit: int = 5) -> list[str]:
         if bool(ok.all()):
             return []
         return [n for (n, _), f in zip(ts, ok.tolist()) if not f][:limit]
+
+
+def content_sha1(obj: Any) -> str:
+    """A hash of a JSON-able object's content (keys sorted, so dict order does not matter)."""
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

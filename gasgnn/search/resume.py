@@ -11,7 +11,6 @@ the run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -20,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from gasgnn.utils import content_sha1
 
 __all__ = [
     "HISTORY_FILE", "Change", "append_history", "check_changes", "diff_settings", "set_cosine_lr",
@@ -37,8 +38,8 @@ def table_sha1(table: Any) -> str | None:
     """A content hash of a latency table's entries (:obj:`None` without a table)."""
     if table is None:
         return None
-    entries = sorted(json.dumps(e, sort_keys=True) for e in table.to_dict()["entries"])
-    return hashlib.sha1("\n".join(entries).encode()).hexdigest()
+    # entries sorted by their JSON text: the hash does not depend on the order they were measured in
+    return content_sha1(sorted(json.dumps(e, sort_keys=True) for e in table.to_dict()["entries"]))
 
 
 def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -187,7 +188,7 @@ def check_search_checkpoint(st: Any, path: str | os.PathLike) -> None:
 
 def genotype_sha1(genotype: Any) -> str:
     """A content hash of a genotype (``summary.json`` keeps later stages' numbers only for the same one)."""
-    return hashlib.sha1(json.dumps(genotype.to_dict(), sort_keys=True).encode()).hexdigest()
+    return content_sha1(genotype.to_dict())
 
 
 def apply_train_changes(trainer: Any, changes: list[Change]) -> None:

@@ -51,14 +51,18 @@ def test_empty_validation_split_is_refused(tiny_space):
         Trainer(g, tr, [], _cfg())
 
 
-def test_search_checks_bn_stats_and_names_only_existing_checkpoints(tmp_path):
+def _searcher(cfg, run_dir=None):
+    """A Searcher of a 3-cell space on 8 generated images, and its weights loader."""
     from gasgnn import SearchSpace
 
     space = SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32), num_classes=9)
     args = argparse.Namespace(data="synthetic", root=None, data_arg=["num_images=8"], scale_range=None, workers=0)
     wl, al, vl, _ = search_loaders(args, (32, 32), batch_size=2, seed=0)
-    cfg = SearchConfig(epochs=2, warmup_epochs=1, batch_size=2, steps_per_epoch=1)
-    s = Searcher(space, cfg, wl, al, vl, run_dir=tmp_path / "s", progress=False)
+    return Searcher(space, cfg, wl, al, vl, run_dir=run_dir, progress=False), wl
+
+
+def test_search_checks_bn_stats_and_names_only_existing_checkpoints(tmp_path):
+    s, _ = _searcher(SearchConfig(epochs=2, warmup_epochs=1, batch_size=2, steps_per_epoch=1), tmp_path / "s")
     _poison_bn(s.net)
     with pytest.raises(SearchDivergedError, match="running_var.*no checkpoint was written yet"):
         s.run()
@@ -82,12 +86,7 @@ def test_checked_at_every_step_not_only_at_epoch_end(tiny_space, tmp_path):
     with pytest.raises(TrainingDiverged, match="running_var"):
         t.train_epoch()
 
-    from gasgnn import SearchSpace
-
-    space = SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32), num_classes=9)
-    args = argparse.Namespace(data="synthetic", root=None, data_arg=["num_images=8"], scale_range=None, workers=0)
-    wl, al, vl, _ = search_loaders(args, (32, 32), batch_size=2, seed=0)
-    s = Searcher(space, SearchConfig(epochs=1, warmup_epochs=0, batch_size=2), wl, al, vl, progress=False)
+    s, wl = _searcher(SearchConfig(epochs=1, warmup_epochs=0, batch_size=2))
     _poison_bn(s.net)
     with pytest.raises(SearchDivergedError, match="running_var"):
         s.step(next(iter(wl(0))), None, 1.0)
