@@ -11,7 +11,7 @@ PKG = Path(__file__).resolve().parents[1] / "gasgnn"
 
 #: Layers, bottom to top. A module may import its own layer and the ones below, never one above.
 LAYERS = [
-    {"gasgnn.utils", "gasgnn.registry", "gasgnn.metrics", "gasgnn.kernels", "gasgnn.distributed"},
+    {"gasgnn.utils", "gasgnn.registry", "gasgnn.metrics", "gasgnn.stats", "gasgnn.kernels", "gasgnn.distributed"},
     {"gasgnn.space", "gasgnn.data"},
     {"gasgnn.genotype"},
     {"gasgnn.models"},

@@ -108,6 +108,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--random", action="store_true", help="random search instead of GAS")
     r.add_argument("--samples", type=int, default=8, help="genotypes to train")
     r.add_argument("--steps-per-sample", type=int, default=50, help="training steps per genotype")
+    r.add_argument("--random-sampler", choices=["uniform", "lighten"], default="uniform",
+                   help="how samples meet --target-ms: 'uniform' rejects those over it; 'lighten' walks each one "
+                        "down (random edge, random op, kept when the predicted latency drops) until it fits, "
+                        "for targets below what uniform samples reach")
     add_job_args(p, run_dir=True, resume=True)
     p.set_defaults(func=run)
 
@@ -181,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.random:
         res = random_search(space, wl(0), vl(0), args.samples, args.steps_per_sample, table=table,
                             target_ms=args.target_ms, head=args.head, seed=args.seed, run_dir=args.out,
-                            device=args.device,
+                            device=args.device, sampler=args.random_sampler,
                             ignore_index=base.ignore_index, extra_config=data_cfg, progress=not args.json)
         genotype = res.genotype
     else:

@@ -8,6 +8,7 @@ drawings and ``gasgnn compare`` treat it like any other run.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 from collections.abc import Iterable, Iterator
@@ -94,32 +95,95 @@ def _passes(batches: Iterable) -> Iterator:
             return
 
 
+SAMPLERS = ("uniform", "lighten")
+
+
+def _lighten(
+    g: Genotype, pred: float, table: LatencyTable, target_ms: float, head: str, generator: torch.Generator | None,
+    max_rounds: int = 20,
+) -> tuple[Genotype, float] | None:
+    """A random walk down in latency: a uniformly chosen edge gets a uniformly chosen op that is cheaper on
+    that edge (the table's per-edge costs), until the prediction is at most ``target_ms``; :obj:`None` when
+    no edge can get cheaper first."""
+    space = g.space
+    rows = table.for_space(space, head=head).rows  # [N, K] ms of each op on each ArchGraph node
+    E, slot = space.edges_per_cell, {se: i for i, se in enumerate(space.cell_edges())}
+    ops = list(space.ops)
+    usable = [k for k, o in enumerate(ops) if o != "none"]
+    cells = [list(c.edges) for c in g.cells]
+    for _ in range(max_rounds):
+        gap = pred - target_ms
+        while gap > 0:  # the table is additive, so each swap lowers the raw sum by its row difference
+            moves = [(c, e, k) for c, edges in enumerate(cells) for e, (s, d, o) in enumerate(edges)
+                     for k in usable if rows[c * E + slot[(s, d)], k] < rows[c * E + slot[(s, d)], ops.index(o)]]
+            if not moves:
+                return None
+            c, e, k = moves[int(torch.randint(len(moves), (1,), generator=generator))]
+            s, d, o = cells[c][e]
+            n = c * E + slot[(s, d)]
+            gap -= float(rows[n, ops.index(o)] - rows[n, k])
+            cells[c][e] = (s, d, ops[k])
+        g = Genotype(tuple(dataclasses.replace(cell, edges=tuple(edges)) for cell, edges in zip(g.cells, cells)),
+                     space)
+        pred = float(table.predict(g, head=head))  # exact, with any calibration the raw sum leaves out
+        if pred <= target_ms:
+            return g, pred
+    return None
+
+
 def sample_under_target(
     space: SearchSpace, n: int, table: LatencyTable | None = None, target_ms: float | None = None,
     head: str = "aspp", generator: torch.Generator | None = None, max_tries: int = 10000,
+    sampler: str = "uniform",
 ) -> list[tuple[Genotype, float | None]]:
     """Samples ``n`` distinct random genotypes whose predicted latency is at most ``target_ms``.
 
+    Args:
+        space (SearchSpace): The space to sample from.
+        n (int): Genotypes to return.
+        table (LatencyTable, optional): Predicts each sample's latency.
+        target_ms (float, optional): Latency bound; :obj:`None` keeps every sample.
+        head (str, optional): Head of the prediction. (default: :obj:`"aspp"`)
+        generator (torch.Generator, optional): Source of randomness.
+        max_tries (int, optional): Samples drawn at most. (default: :obj:`10000`)
+        sampler (str, optional): ``"uniform"`` rejects uniform samples over the target (exact uniform
+            distribution under the bound, but a bound far below the space's typical latency admits
+            nothing); ``"lighten"`` takes each uniform sample over the target down a random walk (random
+            edge, random op, kept when the prediction drops) until it fits, so any target above the
+            lightest network is reached, at the price of a bias towards light ops.
+            (default: :obj:`"uniform"`)
+
     Raises:
-        ValueError: if fewer than ``n`` are found in ``max_tries`` samples (the target is too tight).
+        ValueError: if fewer than ``n`` are found in ``max_tries`` samples (the target is too tight),
+            or ``sampler`` is unknown.
     """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"random search: unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if sampler == "lighten" and (table is None or target_ms is None):
+        raise ValueError("random search: the 'lighten' sampler needs a latency table and a target (--target-ms)")
     out: list[tuple[Genotype, float | None]] = []
     seen = set()
     for _ in range(max_tries):
         g = random_genotype(space, generator)
+        pred = float(table.predict(g, head=head)) if table is not None else None
+        if target_ms is not None and pred is not None and pred > target_ms:
+            if sampler == "uniform":
+                continue
+            lit = _lighten(g, pred, table, target_ms, head, generator)
+            if lit is None:
+                continue
+            g, pred = lit
         key = tuple(g.cells)
         if key in seen:
             continue
         seen.add(key)
-        pred = float(table.predict(g, head=head)) if table is not None else None
-        if target_ms is not None and pred is not None and pred > target_ms:
-            continue
         out.append((g, pred))
         if len(out) == n:
             return out
+    hint = "" if sampler == "lighten" else " or sample with --random-sampler lighten"
     raise ValueError(
         f"random search: found {len(out)} of {n} genotypes under {target_ms} ms in {max_tries} samples; "
-        f"raise the latency target"
+        f"raise the latency target{hint}"
     )
 
 
@@ -127,7 +191,7 @@ def random_search(
     space: SearchSpace, train_batches: Iterable, val_batches: Iterable, num_samples: int, steps_per_sample: int,
     table: LatencyTable | None = None, target_ms: float | None = None, head: str = "aspp", seed: int = 0,
     run_dir: str | Path | None = None, device: str | torch.device = "cpu", ignore_index: int = 255,
-    progress: bool = True, extra_config: dict | None = None,
+    progress: bool = True, extra_config: dict | None = None, sampler: str = "uniform",
 ) -> RandomSearchResult:
     """Random search with a training budget of ``num_samples * steps_per_sample`` steps.
 
@@ -147,14 +211,17 @@ def random_search(
         ignore_index (int, optional): (default: :obj:`255`)
         progress (bool, optional): Progress bar. (default: :obj:`True`)
         extra_config (dict, optional): Recorded in ``config.json``.
+        sampler (str, optional): How genotypes meet ``target_ms``: ``"uniform"`` or ``"lighten"``
+            (:func:`sample_under_target`). (default: :obj:`"uniform"`)
     """
     gen = torch.Generator().manual_seed(seed)
-    candidates = sample_under_target(space, num_samples, table, target_ms, head, gen)
+    candidates = sample_under_target(space, num_samples, table, target_ms, head, gen, sampler=sampler)
     if run_dir is not None:
         run_dir = Path(run_dir)
         write_json(run_dir / "config.json", {
             "space": space.to_dict(), "guide": "random", "latency_weight": None, "num_samples": num_samples,
-            "steps_per_sample": steps_per_sample, "target_ms": target_ms, "seed": seed, **(extra_config or {}),
+            "steps_per_sample": steps_per_sample, "target_ms": target_ms, "sampler": sampler, "seed": seed,
+            **(extra_config or {}),
         })
         if table is not None:
             table.save(run_dir / "latency_table.json")

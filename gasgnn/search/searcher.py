@@ -442,14 +442,18 @@ class Searcher:
         atomic_torch_save(self.state_dict(), self.run_dir / "checkpoint.pt")
 
     def load_checkpoint(self) -> None:
-        """Loads ``run_dir/checkpoint.pt`` (a missing one starts from scratch)."""
+        """Loads ``run_dir/checkpoint.pt``.
+
+        Raises:
+            FileNotFoundError: if there is none (resuming must never start over unnoticed).
+        """
         if self.run_dir is None:
             raise ValueError("resume needs a run directory")
         path = self.run_dir / "checkpoint.pt"
         if not path.is_file():
-            if self.progress:
-                print(f"no checkpoint at {path}; starting from scratch")
-            return
+            raise FileNotFoundError(
+                f"--resume: no checkpoint {path} to continue (a search writes it after each epoch); start "
+                f"again with --overwrite, or omit --resume and give a new --out")
         try:
             st = torch.load(path, map_location=self.device, weights_only=False)
         except Exception as e:  # a torn or foreign file: say which

@@ -89,6 +89,12 @@ def test_search_without_steps_is_refused(tmp_path, table_file, capsys, extra, ms
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
 
 
+def test_search_resume_without_a_checkpoint_is_refused(tmp_path, table_file, capsys):
+    out = tmp_path / "s"
+    assert main(search(out, table_file, "--resume")) == 2  # not a silent fresh start
+    assert "no checkpoint" in _err(capsys) and not (out / "genotype.json").exists()
+
+
 def test_search_resume_refuses_a_training_checkpoint(tmp_path, table_file, capsys):
     out = tmp_path / "r"
     out.mkdir()

@@ -1,0 +1,1 @@
+"""Building blocks of examples/reproduce_paper.py: jobs, the protocol, the analysis."""

@@ -1,0 +1,104 @@
+"""examples/reproduce_paper.py end to end on the synthetic dataset at tiny sizes (slow: ~30 subprocesses),
+and its pieces (budget names, calibration rule, resumable jobs) quickly."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+sys.path.insert(0, str(EXAMPLES))
+
+import reproduce_paper as rp  # noqa: E402
+from repro import protocol  # noqa: E402
+from repro.jobs import Budget, Job, run_jobs  # noqa: E402
+
+TINY = ["--data", "synthetic", "--num-classes", "9", "--num-cells", "3", "--channels", "4", "--size", "32", "32",
+        "--crop", "32", "32",
+        "--epochs", "2", "--warmup-epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2",
+        "--train-crop", "32", "32", "--scale-range", "0.9", "1.1", "--train-max-iters", "2", "--random-samples", "2",
+        "--random-steps", "1", "--bench-iters", "2", "--test-split", "val"]
+
+
+def test_budget_names_round_trip_and_bad_names_are_refused():
+    b = Budget.parse("simple64_e12")
+    assert (b.head, b.head_channels, b.epochs, b.name) == ("simple", 64, 12, "simple64_e12")
+    for bad in ("simple_e6", "simple64", "64_e6", "simple64_ex"):
+        with pytest.raises(ValueError, match="HEAD<channels>_e<epochs>"):
+            Budget.parse(bad)
+    with pytest.raises(SystemExit):
+        rp.parse_args(["--budgets", "aspp"])
+    with pytest.raises(SystemExit):
+        rp.parse_args(["--variants", "none"])  # gcn_sim is needed
+
+
+def _fake_calibration(tmp_path, budget, values):
+    args = rp.parse_args(["--out", str(tmp_path), "--budgets", budget, "--calib-seeds", "0", "1"])
+    for (net, seed), miou in values.items():
+        d = tmp_path / "calib" / budget / f"{net}_s{seed}"
+        d.mkdir(parents=True)
+        (d / "result.json").write_text(json.dumps({"eval": {"miou": miou / 100}, "train": {"seconds": 60}}))
+    return args
+
+
+def test_calibration_picks_the_first_budget_that_separates(tmp_path):
+    sep = {("skip_only", 0): 25.0, ("skip_only", 1): 25.4, ("hand_light", 0): 31.0, ("hand_light", 1): 31.6,
+           ("gcn_sim", 0): 30.0, ("gcn_sim", 1): 29.0}
+    args = _fake_calibration(tmp_path / "a", "simple64_e6", sep)
+    cal = protocol.calibration(args, args.budget_list)
+    assert cal["chosen"] == "simple64_e6" and cal["budgets"][0]["gaps"]["hand_light"]["gap"] == pytest.approx(6.1)
+    close = {**sep, ("gcn_sim", 0): 27.0, ("gcn_sim", 1): 26.0}  # searched only 1.3 points above skip_only
+    args = _fake_calibration(tmp_path / "b", "simple64_e6", close)
+    assert protocol.calibration(args, args.budget_list)["chosen"] is None
+    noisy = {**sep, ("gcn_sim", 0): 34.0, ("gcn_sim", 1): 24.0}  # mean 29 but a spread of 7 points
+    args = _fake_calibration(tmp_path / "c", "simple64_e6", noisy)
+    assert protocol.calibration(args, args.budget_list)["chosen"] is None
+
+
+def test_a_job_is_done_only_after_all_its_commands(tmp_path):
+    ok = [sys.executable, "-c", "print('{\"x\": 1}')"]
+    bad = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    job = Job("j", [ok, bad], tmp_path / "done.json", ["a", "b"])
+    with pytest.raises(SystemExit, match="j: exit 3"):
+        run_jobs([job], 1, tmp_path / "logs", 1, "t")
+    assert not job.done.exists()  # the first command's output alone does not mark it done
+    job = Job("j", [ok, ok], tmp_path / "done.json", ["a", "b"])
+    run_jobs([job], 1, tmp_path / "logs", 1, "t")
+    assert json.loads(job.done.read_text())["b"] == {"x": 1}
+
+
+@pytest.mark.slow
+def test_reproduce_paper_end_to_end_on_synthetic_data(tmp_path, capsys):
+    out = tmp_path / "repro"
+    argv = [*TINY, "--out", str(out), "--variants", "gcn_sim", "none", "random", "--seeds", "0", "1",
+            "--budgets", "simple8_e1", "--budget", "simple8_e1", "--sweep", "0", "--sweep-seeds", "0",
+            "--jobs", "2"]
+    rp.main(argv)
+    res = json.loads((out / "results.json").read_text())
+    assert res["budget"] == "simple8_e1"  # given; the calibration still ran and is reported
+    cal = res["calibration"]["budgets"][0]["test_miou"]
+    assert {k: len(v) for k, v in cal.items()} == {"skip_only": 2, "hand_light": 2, "gcn_sim": 2}
+    rows = {r["network"]: r for r in res["guides"]}
+    assert set(rows) == {"gcn_sim", "none", "random", "skip_only", "hand_light"}
+    assert rows["gcn_sim"]["vs_none"]["n"] == 2 and "vs_none" not in rows["none"]
+    assert all(r["measured_ms"] > 0 for r in res["records"])
+    # random search is matched in latency to the gcn_sim networks (the lighten sampler reaches the target)
+    from gasgnn import Genotype
+    from gasgnn.latency import LatencyTable
+
+    table = LatencyTable.load(out / "latency_table.json")
+    for s in (0, 1):
+        target = json.loads((out / "search" / f"random_s{s}" / "config.json").read_text())["target_ms"]
+        gcn = json.loads((out / "search" / f"gcn_sim_s{s}" / "result.json").read_text())["search"]
+        assert target == pytest.approx(gcn["predicted_latency_ms"], abs=1e-3)  # matched seed by seed
+        assert table.predict(Genotype.load(out / "search" / f"random_s{s}" / "genotype.json")) <= target
+    report = (out / "report.md").read_text()
+    assert "| gcn_sim | 2 |" in report and "| simple8_e1 | simple 8 | 1 |" in report
+    assert (out / "figures" / "repro_guides.png").is_file()
+    # a second run finds every job done and starts nothing
+    capsys.readouterr()
+    rp.main(argv)
+    log = capsys.readouterr().out
+    counts = [line.split("running ")[1] for line in log.splitlines() if "done, running" in line]
+    assert counts and all(c.startswith("0") for c in counts)
