@@ -27,7 +27,8 @@ def collect(args, budget_name: str, genotypes: dict[str, Path], time_networks: b
     budget = Budget.parse(budget_name)
     table = LatencyTable.load(args.out / "latency_table.json")
     recs = []
-    for d in sorted((args.out / "train" / budget_name).glob("*_s*")):
+    dirs = {d.name: d for where in ("calib", "train") for d in sorted((args.out / where / budget_name).glob("*_s*"))}
+    for d in dirs.values():  # train/ after calib/: the comparison's own runs win
         if not (d / "result.json").is_file() or d.name not in genotypes:
             continue
         res, gpath = read_json(d / "result.json"), genotypes[d.name]

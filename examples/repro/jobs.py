@@ -145,4 +145,4 @@ def train_job(args, out_dir: Path, genotype: Path, budget: Budget, seed: int) ->
     ev = gasgnn_cmd("eval", "--checkpoint", str(out_dir / "last.pt"), *data_args(args), "--split",
                     args.test_split, "--size", *map(str, args.size), "--no-progress", "--json")
     return Job(f"{out_dir.parent.name}_{out_dir.name}", [cmd, ev], out_dir / "result.json", ["train", "eval"],
-               resume_flag=out_dir / "last.pt")
+               resume_flag=out_dir / "last.pt", restart_flag=out_dir)  # killed before its first epoch: over

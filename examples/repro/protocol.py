@@ -88,9 +88,15 @@ def networks(args, variants: list[str], seeds: list[int], refs: dict[str, Path])
     return out
 
 
+def train_dir(args, budget: Budget, name: str, seed: int, where: str = "train") -> Path:
+    """A training's directory; the comparison reuses a calibration training of the same network, seed and
+    budget (the same command) instead of repeating it."""
+    calib = args.out / "calib" / budget.name / f"{name}_s{seed}"
+    return calib if where == "train" and calib.is_dir() else args.out / where / budget.name / f"{name}_s{seed}"
+
+
 def train_jobs(args, nets: list[tuple[str, int, Path]], budget: Budget, where: str = "train") -> list[Job]:
-    return [train_job(args, args.out / where / budget.name / f"{name}_s{seed}", g, budget, seed)
-            for name, seed, g in nets]
+    return [train_job(args, train_dir(args, budget, name, seed, where), g, budget, seed) for name, seed, g in nets]
 
 
 def sweep_dir(args, weight: float, seed: int) -> Path:

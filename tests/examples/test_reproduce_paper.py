@@ -102,3 +102,20 @@ def test_reproduce_paper_end_to_end_on_synthetic_data(tmp_path, capsys):
     log = capsys.readouterr().out
     counts = [line.split("running ")[1] for line in log.splitlines() if "done, running" in line]
     assert counts and all(c.startswith("0") for c in counts)
+
+
+def test_interrupted_jobs_resume_or_start_over(tmp_path):
+    echo = [sys.executable, "-c", "import json, sys; print(json.dumps({'argv': sys.argv[1:]}))"]
+    run = tmp_path / "run"
+
+    def job(name):
+        return Job(name, [echo], tmp_path / f"{name}.json", ["a"], resume_flag=run / "last.pt", restart_flag=run)
+
+    run_jobs([job("fresh")], 1, tmp_path / "logs", 1, "t")  # nothing there yet: plain
+    run.mkdir()
+    run_jobs([job("killed_early")], 1, tmp_path / "logs", 1, "t")  # a directory without a checkpoint
+    (run / "last.pt").write_text("x")
+    run_jobs([job("killed_late")], 1, tmp_path / "logs", 1, "t")  # a checkpoint: resume it
+    argv = {n: json.loads((tmp_path / f"{n}.json").read_text())["a"]["argv"] for n in
+            ("fresh", "killed_early", "killed_late")}
+    assert argv == {"fresh": [], "killed_early": ["--overwrite"], "killed_late": ["--resume"]}
