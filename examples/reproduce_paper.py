@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> None:
             run_jobs(protocol.gas_search_jobs(args, gas, [s]), args.jobs, logs, args.threads, f"searches, seed {s}")
             if "random" in args.variants:
                 run_jobs(protocol.random_jobs(args, [s]), args.jobs, logs, args.threads, f"random search, seed {s}")
-            nets = [n for n in protocol.networks(args, args.variants, [s], refs)]
+            nets = protocol.networks(args, args.variants, [s], refs)
             run_jobs(protocol.train_jobs(args, nets, budget), args.jobs, logs, args.threads, f"training, seed {s}")
     if args.stage in ("all", "sweep") and args.sweep:
         budget = chosen_budget(args)

@@ -16,8 +16,13 @@ from dataclasses import asdict, dataclass
 from scipy import stats as _st
 
 
+class _Record:
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
-class Summary:
+class Summary(_Record):
     """Mean and spread of one variant's values.
 
     Args:
@@ -34,12 +39,9 @@ class Summary:
     ci_low: float
     ci_high: float
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class PairedComparison:
+class PairedComparison(_Record):
     """The paired difference ``a - b`` over seeds.
 
     Args:
@@ -64,9 +66,6 @@ class PairedComparison:
     p_t: float
     p_wilcoxon: float
     wins: int
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def _check(values: Sequence[float], name: str) -> list[float]:

@@ -15,6 +15,7 @@ from gasgnn.stats import paired_comparison, summarize
 from gasgnn.train import benchmark
 from gasgnn.utils import read_json
 from gasgnn.viz import analyze, pareto_front
+from repro.jobs import Budget
 
 STATS = ("light_ops", "large_rf_last4", "diversity_all", "diversity_neighbour")
 
@@ -22,8 +23,6 @@ STATS = ("light_ops", "large_rf_last4", "diversity_all", "diversity_neighbour")
 def collect(args, budget_name: str, genotypes: dict[str, Path], time_networks: bool = True) -> list[dict]:
     """One record per finished training under ``train/<budget>``; ``genotypes`` maps a training's directory
     name to its genotype file. Networks are timed side by side (interleaved rounds, batch 1)."""
-    from repro.jobs import Budget
-
     budget = Budget.parse(budget_name)
     table = LatencyTable.load(args.out / "latency_table.json")
     recs = []

@@ -15,7 +15,6 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from gasgnn import Genotype
 from gasgnn.genotype import reference_genotype
 from gasgnn.space import SearchSpace
 from gasgnn.utils import read_json
@@ -150,7 +149,3 @@ def calibration(args, budgets: list[Budget]) -> dict:
                 chosen = b.name
         rows.append(row)
     return {"budgets": rows, "chosen": chosen, "seeds": args.calib_seeds, "margin": args.calib_margin}
-
-
-def genotype_of(path: Path) -> Genotype:
-    return Genotype.load(path)

@@ -110,7 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--steps-per-sample", type=int, default=50, help="training steps per genotype")
     r.add_argument("--random-sampler", choices=["uniform", "lighten"], default="uniform",
                    help="how samples meet --target-ms: 'uniform' rejects those over it; 'lighten' walks each one "
-                        "down (random edge, random op, kept when the predicted latency drops) until it fits, "
+                        "down (a random edge gets a random op the table says is cheaper there) until it fits, "
                         "for targets below what uniform samples reach")
     add_job_args(p, run_dir=True, resume=True)
     p.set_defaults(func=run)

@@ -148,8 +148,8 @@ def sample_under_target(
         max_tries (int, optional): Samples drawn at most. (default: :obj:`10000`)
         sampler (str, optional): ``"uniform"`` rejects uniform samples over the target (exact uniform
             distribution under the bound, but a bound far below the space's typical latency admits
-            nothing); ``"lighten"`` takes each uniform sample over the target down a random walk (random
-            edge, random op, kept when the prediction drops) until it fits, so any target above the
+            nothing); ``"lighten"`` takes each uniform sample over the target down a random walk (a random
+            edge gets a random op that the table says is cheaper on it) until it fits, so any target above the
             lightest network is reached, at the price of a bias towards light ops.
             (default: :obj:`"uniform"`)
 
