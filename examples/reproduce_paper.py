@@ -17,7 +17,9 @@ Stages, in order (``--stage all`` runs them all; each skips finished jobs and re
 3. ``sweep``: ``gcn_sim`` at the latency weights ``--sweep`` (``--sweep-seeds``) plus ``hand_sep``,
    trained at the chosen budget: the latency/mIoU Pareto front.
 4. ``report``: times every network side by side, compares each variant with ``none`` (mean difference,
-   95 % CI, paired t-test, Wilcoxon), writes ``OUT/results.json``, ``OUT/report.md`` and the figures.
+   95 % CI, paired t-test, Wilcoxon), counts the supplement's op statistics with every searched network
+   walked down to one predicted latency (``--match-ms``), writes ``OUT/results.json``, ``OUT/report.md``
+   and the figures.
 
 Every job is a subprocess (``python -m gasgnn ...``) with ``--threads`` torch threads, ``--jobs`` at a time.
 """
@@ -31,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from repro import analysis, protocol  # noqa: E402
+from repro import analysis, matched, protocol  # noqa: E402
 from repro.jobs import Budget, gasgnn_cmd, run_jobs  # noqa: E402
 
 from gasgnn.utils import atomic_write_text, read_json, write_json  # noqa: E402
@@ -83,6 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     w.add_argument("--sweep", type=float, nargs="*", default=[0.0, 0.3, 1.0],
                    help="latency weights (the comparison's --weight joins them from the guide runs)")
     w.add_argument("--sweep-seeds", type=int, nargs="*", default=[0])
+    w.add_argument("--match-ms", type=float, default=None,
+                   help="common predicted latency of the op statistics at matched latency (default: the lowest "
+                        "of the variants' mean predicted latencies)")
     w.add_argument("--bench-iters", type=int, default=40, help="timed calls per network and round")
     args = p.parse_args(argv)
     args.fig_dir = args.fig_dir or args.out / "figures"
@@ -169,6 +174,8 @@ def report(args: argparse.Namespace, wall_minutes: float | None) -> str:
         results["records"], results["guides"] = recs, analysis.compare(recs, order)
         lines += [f"## Guides at {budget.name} (paired by seed; Δ and tests against 'none')", "",
                   analysis.guide_table(results["guides"])]
+        results["matched"] = matched.matched_stats(args, budget, args.variants, args.seeds, args.match_ms)
+        lines += ["## The supplement's op statistics at matched latency", "", matched.matched_table(results["matched"])]
         sweep_names = [f"gcn_sim_w{w:g}" for w in args.sweep]
         results["pareto"] = analysis.compare(recs, [*sweep_names, *args.variants, "skip_only", "hand_light",
                                                     "hand_sep"], baseline="skip_only")

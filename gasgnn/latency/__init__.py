@@ -1,5 +1,10 @@
 """Latency: table keys and schema, structure walk, timing, LatencyTable, expected latency, loss, validation."""
 
+from gasgnn.latency.budget import (
+    derive_under_latency,
+    lighten,
+    lightest,
+)
 from gasgnn.latency.calibrate import (
     apply_calibration,
     calibrate,
@@ -62,6 +67,9 @@ from gasgnn.latency.table import (
 )
 
 __all__ = [
+    "derive_under_latency",
+    "lighten",
+    "lightest",
     "COMPAT_FIELDS",
     "KINDS",
     "META_FIELDS",

@@ -8,7 +8,6 @@ drawings and ``gasgnn compare`` treat it like any other run.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import itertools
 from collections.abc import Iterable, Iterator
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from gasgnn.genotype import Genotype, random_genotype
-from gasgnn.latency import LatencyTable
+from gasgnn.latency import LatencyTable, lighten
 from gasgnn.metrics import ConfusionMatrix
 from gasgnn.models import GASNet
 from gasgnn.search.rundir import write_summary
@@ -98,39 +97,6 @@ def _passes(batches: Iterable) -> Iterator:
 SAMPLERS = ("uniform", "lighten")
 
 
-def _lighten(
-    g: Genotype, pred: float, table: LatencyTable, target_ms: float, head: str, generator: torch.Generator | None,
-    max_rounds: int = 20,
-) -> tuple[Genotype, float] | None:
-    """A random walk down in latency: a uniformly chosen edge gets a uniformly chosen op that is cheaper on
-    that edge (the table's per-edge costs), until the prediction is at most ``target_ms``; :obj:`None` when
-    no edge can get cheaper first."""
-    space = g.space
-    rows = table.for_space(space, head=head).rows  # [N, K] ms of each op on each ArchGraph node
-    E, slot = space.edges_per_cell, {se: i for i, se in enumerate(space.cell_edges())}
-    ops = list(space.ops)
-    usable = [k for k, o in enumerate(ops) if o != "none"]
-    cells = [list(c.edges) for c in g.cells]
-    for _ in range(max_rounds):
-        gap = pred - target_ms
-        while gap > 0:  # the table is additive, so each swap lowers the raw sum by its row difference
-            moves = [(c, e, k) for c, edges in enumerate(cells) for e, (s, d, o) in enumerate(edges)
-                     for k in usable if rows[c * E + slot[(s, d)], k] < rows[c * E + slot[(s, d)], ops.index(o)]]
-            if not moves:
-                return None
-            c, e, k = moves[int(torch.randint(len(moves), (1,), generator=generator))]
-            s, d, o = cells[c][e]
-            n = c * E + slot[(s, d)]
-            gap -= float(rows[n, ops.index(o)] - rows[n, k])
-            cells[c][e] = (s, d, ops[k])
-        g = Genotype(tuple(dataclasses.replace(cell, edges=tuple(edges)) for cell, edges in zip(g.cells, cells)),
-                     space)
-        pred = float(table.predict(g, head=head))  # exact, with any calibration the raw sum leaves out
-        if pred <= target_ms:
-            return g, pred
-    return None
-
-
 def sample_under_target(
     space: SearchSpace, n: int, table: LatencyTable | None = None, target_ms: float | None = None,
     head: str = "aspp", generator: torch.Generator | None = None, max_tries: int = 10000,
@@ -169,7 +135,7 @@ def sample_under_target(
         if target_ms is not None and pred is not None and pred > target_ms:
             if sampler == "uniform":
                 continue
-            lit = _lighten(g, pred, table, target_ms, head, generator)
+            lit = lighten(g, table, target_ms, head=head, generator=generator)
             if lit is None:
                 continue
             g, pred = lit

@@ -93,7 +93,11 @@ def test_reproduce_paper_end_to_end_on_synthetic_data(tmp_path, capsys):
         gcn = json.loads((out / "search" / f"gcn_sim_s{s}" / "result.json").read_text())["search"]
         assert target == pytest.approx(gcn["predicted_latency_ms"], abs=1e-3)  # matched seed by seed
         assert table.predict(Genotype.load(out / "search" / f"random_s{s}" / "genotype.json")) <= target
+    m = res["matched"]  # op statistics with every searched network at one predicted latency
+    assert {r["network"] for r in m["rows"]} == {"gcn_sim", "none", "random"}
+    assert all(r["predicted_ms"] <= m["target_ms"] + 1e-9 for r in m["records"])
     report = (out / "report.md").read_text()
+    assert "matched latency" in report
     assert "| gcn_sim | 2 |" in report and "| simple8_e1 | simple 8 | 1 |" in report
     assert (out / "figures" / "repro_guides.png").is_file()
     # a second run finds every job done and starts nothing
@@ -119,3 +123,44 @@ def test_interrupted_jobs_resume_or_start_over(tmp_path):
     argv = {n: json.loads((tmp_path / f"{n}.json").read_text())["a"]["argv"] for n in
             ("fresh", "killed_early", "killed_late")}
     assert argv == {"fresh": [], "killed_early": ["--overwrite"], "killed_late": ["--resume"]}
+
+
+def test_op_statistics_are_counted_at_one_latency(tmp_path):
+    """Every searched network is walked down to the common target; one already under it is left as it is."""
+    import torch
+
+    from gasgnn import SearchSpace
+    from gasgnn.genotype import derive
+    from gasgnn.latency import LatencyTable
+    from repro import matched
+
+    space = SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32),
+                        num_classes=9)
+    args = rp.parse_args(["--out", str(tmp_path), "--size", "32", "32", "--variants", "gcn_sim", "random"])
+    LatencyTable.measure(space, repeats=1, warmup=0, progress=False, heads=("simple",), head_channels=8,
+                         path=tmp_path / "latency_table.json")
+    table = LatencyTable.load(tmp_path / "latency_table.json")
+    budget = Budget.parse("simple8_e1")
+    conv, light = torch.zeros(space.num_arch_nodes, space.num_ops), torch.zeros(space.num_arch_nodes, space.num_ops)
+    conv[:, space.ops.index("conv_3x3")] = 2.0
+    light[:, space.ops.index("skip_connect")] = 2.0
+    nets = {("gcn_sim", 0): conv, ("gcn_sim", 1): light, ("random", 0): conv}
+    for (v, s), alpha in nets.items():
+        d = protocol.search_dir(args, v, s)
+        d.mkdir(parents=True)
+        derive(space, alpha).save(d / "genotype.json")
+        if v != "random":
+            torch.save(torch.stack([torch.zeros_like(alpha), alpha]), d / "alpha_history.pt")
+    pred = {k: table.predict(derive(space, a), head="simple", head_channels=8) for k, a in nets.items()}
+    m = matched.matched_stats(args, budget, ["gcn_sim", "random"], [0, 1])
+    # the lowest variant mean: gcn_sim's (one heavy, one light network) is below random's single heavy one
+    assert m["target_ms"] == pytest.approx((pred["gcn_sim", 0] + pred["gcn_sim", 1]) / 2)
+    recs = {(r["network"], r["seed"]): r for r in m["records"]}
+    assert set(recs) == set(nets) and all(r["predicted_ms"] <= m["target_ms"] + 1e-9 for r in recs.values())
+    assert recs["gcn_sim", 1]["cut_ms"] == 0.0  # already under: counted as it is
+    assert recs["gcn_sim", 0]["cut_ms"] > 0 and recs["random", 0]["cut_ms"] > 0
+    assert recs["gcn_sim", 0]["light_ops"] > 0  # convs gave way to lighter ops
+    assert [r["network"] for r in m["rows"]] == ["gcn_sim", "random"] and m["rows"][0]["n"] == 2
+    assert "| gcn_sim | 2 |" in matched.matched_table(m)
+    fixed = matched.matched_stats(args, budget, ["gcn_sim", "random"], [0, 1], target_ms=1e6)
+    assert all(r["cut_ms"] == 0.0 for r in fixed["records"])

@@ -1,0 +1,111 @@
+"""The supplement's op statistics at one latency.
+
+The guide variants end their searches at different predicted latencies (10-17 ms), so counting their
+light-weight ops as they are compares latencies as much as guides. Here every searched network is walked
+down the latency table to one common target before counting: a GAS variant with
+:func:`gasgnn.latency.derive_under_latency` (its own final alpha' decides which edges lose their conv
+first), random search with :func:`gasgnn.latency.lighten` (a random walk, as its sampler does). A network
+already under the target is counted as it is. Nothing is retrained: these are statistics of the
+architectures, as in the supplement.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import torch
+
+from gasgnn import Genotype
+from gasgnn.latency import LatencyTable, LatencyTableError, derive_under_latency, lighten
+from gasgnn.stats import summarize
+from gasgnn.viz import analyze
+from repro.jobs import Budget
+from repro.protocol import search_dir
+
+STATS = ("light_ops", "large_rf_last4", "diversity_all")
+
+
+def _load(args, variant: str, seed: int, size: tuple[int, int]) -> tuple[Genotype, torch.Tensor | None] | None:
+    d = search_dir(args, variant, seed)
+    if not (d / "genotype.json").is_file():
+        return None
+    g = Genotype.load(d / "genotype.json")
+    g = Genotype(g.cells, g.space.replace(input_size=size))  # the deployment size the table was measured at
+    alpha = None
+    if variant != "random":
+        if not (d / "alpha_history.pt").is_file():
+            return None
+        alpha = torch.load(d / "alpha_history.pt", map_location="cpu", weights_only=True)[-1].float()
+    return g, alpha
+
+
+def matched_stats(args, budget: Budget, variants: list[str], seeds: list[int], target_ms: float | None = None) -> dict:
+    """Walks every finished search of ``variants`` x ``seeds`` to one predicted latency and counts its ops.
+
+    Args:
+        args: The reproduction's arguments (``out``, ``size``).
+        budget (Budget): Gives the head of the prediction.
+        variants (list): Variants; ``"random"`` is walked at random, the others by their alpha'.
+        seeds (list): Seeds.
+        target_ms (float, optional): The common latency; :obj:`None` takes the lowest of the variants'
+            mean predicted latencies, so that most networks are cut and none is far below. (default: :obj:`None`)
+
+    Returns:
+        dict: ``target_ms``, ``records`` (one per network: ``before_ms``, ``predicted_ms``, ``cut_ms`` and
+        the statistics, or ``error``) and ``rows`` (per variant: ``n`` and a summary of each).
+    """
+    table = LatencyTable.load(args.out / "latency_table.json")
+    size = tuple(args.size)
+    kw = {"head": budget.head, "head_channels": budget.head_channels}
+    nets = {}
+    for v in variants:
+        for s in seeds:
+            got = _load(args, v, s, size)
+            if got is not None:
+                nets[(v, s)] = (*got, float(table.predict(got[0], **kw)))
+    if not nets:
+        return {"target_ms": target_ms, "records": [], "rows": []}
+    if target_ms is None:
+        means = [statistics.fmean(p for (v2, _), (_, _, p) in nets.items() if v2 == v) for v in variants
+                 if any(v2 == v for v2, _ in nets)]
+        target_ms = min(means)
+    recs = []
+    for (v, s), (g, alpha, before) in nets.items():
+        rec = {"network": v, "seed": s, "before_ms": before}
+        try:
+            if alpha is None:
+                out = lighten(g, table, target_ms, generator=torch.Generator().manual_seed(s), **kw)
+                if out is None:
+                    raise LatencyTableError(f"no random walk of {v}_s{s} reaches {target_ms:.2f} ms")
+            else:
+                out = derive_under_latency(g.space, alpha, table, target_ms, genotype=g, **kw)
+        except LatencyTableError as e:
+            recs.append({**rec, "error": str(e)})
+            continue
+        m, pred = out
+        rec.update(predicted_ms=pred, cut_ms=before - pred)
+        rec.update({k: float(x) for k, x in analyze(m).items() if k in STATS})
+        recs.append(rec)
+    rows = []
+    for v in variants:
+        mine = [r for r in recs if r["network"] == v and "error" not in r]
+        if mine:
+            rows.append({"network": v, "n": len(mine), **{k: summarize([r[k] for r in mine]).to_dict()
+                                                          for k in ("predicted_ms", "cut_ms", *STATS)}})
+    return {"target_ms": target_ms, "records": recs, "rows": rows}
+
+
+def matched_table(m: dict) -> str:
+    """The markdown table of :func:`matched_stats`."""
+    def ms(x: dict, nd: int = 1) -> str:
+        return f"{x['mean']:.{nd}f} ± {x['std']:.{nd}f}"
+
+    lines = [f"Every searched network walked down to {m['target_ms']:.2f} ms predicted (GAS variants by their "
+             "alpha', random search at random):", "",
+             "| search | n | predicted ms | cut ms | light-weight ops | large-RF ops, last 4 | diversity |",
+             "|---" * 7 + "|"]
+    for r in m["rows"]:
+        lines.append(f"| {r['network']} | {r['n']} | {ms(r['predicted_ms'], 2)} | {ms(r['cut_ms'], 2)} | "
+                     f"{ms(r['light_ops'])} | {ms(r['large_rf_last4'])} | {ms(r['diversity_all'], 2)} |")
+    errors = [r["error"] for r in m["records"] if "error" in r]
+    return "\n".join(lines + [f"- not matched: {e}" for e in errors]) + "\n"

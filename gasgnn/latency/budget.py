@@ -1,0 +1,170 @@
+"""Genotypes under a latency budget: walk a derived network down the table until it fits a target.
+
+Two walks share one mechanism. Each step gives one kept edge an op that the table says is cheaper on
+that edge (the table is additive over edges, so the step lowers the prediction by the row difference):
+
+- :func:`derive_under_latency` picks the step that gives up the least architecture weight per millisecond
+  saved (a greedy knapsack on ``log softmax(alpha)``), so a search's alpha decides what is cut first. It
+  puts every searched network at one latency, where the supplement's op statistics can be compared.
+- :func:`lighten` picks a uniformly random step: random search's sampler for targets below what uniform
+  samples reach (:func:`gasgnn.search.sample_under_target`).
+
+The kept edges (which inputs each node takes) never change; only their ops do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from gasgnn.genotype import Genotype, derive
+from gasgnn.latency.keys import LatencyTableError
+from gasgnn.latency.table import LatencyTable
+from gasgnn.space import SearchSpace
+
+#: A step: (cell index, edge index in the cell, new op column).
+Move = tuple[int, int, int]
+#: Picks one of the moves, given the per-node costs ``[N, K]`` and the current edges of every cell.
+Chooser = Callable[[list[Move], Tensor, list[list[tuple[int, int, str]]]], Move]
+
+
+def _walk_down(
+    g: Genotype, table: LatencyTable, target_ms: float, choose: Chooser,
+    head: str, head_channels: int, max_rounds: int,
+) -> tuple[Genotype, float] | None:
+    """Applies ``choose``'s step until the exact prediction is at most ``target_ms``; :obj:`None` when no
+    edge can get cheaper first."""
+    space = g.space
+    pred = float(table.predict(g, head=head, head_channels=head_channels))
+    if pred <= target_ms:
+        return g, pred
+    rows = table.for_space(space, head=head, head_channels=head_channels).rows  # [N, K] ms per op per node
+    E, slot = space.edges_per_cell, {se: i for i, se in enumerate(space.cell_edges())}
+    ops = list(space.ops)
+    usable = [k for k, o in enumerate(ops) if o != "none"]
+    cells = [list(c.edges) for c in g.cells]
+    for _ in range(max_rounds):
+        gap = pred - target_ms
+        while gap > 0:
+            moves = [(c, e, k) for c, edges in enumerate(cells) for e, (s, d, o) in enumerate(edges)
+                     for k in usable if rows[c * E + slot[(s, d)], k] < rows[c * E + slot[(s, d)], ops.index(o)]]
+            if not moves:
+                return None
+            c, e, k = choose(moves, rows, cells)
+            s, d, o = cells[c][e]
+            n = c * E + slot[(s, d)]
+            gap -= float(rows[n, ops.index(o)] - rows[n, k])
+            cells[c][e] = (s, d, ops[k])
+        g = Genotype(tuple(dataclasses.replace(cell, edges=tuple(edges)) for cell, edges in zip(g.cells, cells)),
+                     space)
+        # exact, with any whole-network calibration the raw row sum leaves out; if that is still over, go on
+        pred = float(table.predict(g, head=head, head_channels=head_channels))
+        if pred <= target_ms:
+            return g, pred
+    return None
+
+
+def lighten(
+    genotype: Genotype, table: LatencyTable, target_ms: float, head: str = "aspp", head_channels: int = 128,
+    generator: torch.Generator | None = None, max_rounds: int = 20,
+) -> tuple[Genotype, float] | None:
+    """A random walk down in latency: a uniformly chosen kept edge gets a uniformly chosen op that is
+    cheaper on it, until the table's prediction is at most ``target_ms``.
+
+    Args:
+        genotype (Genotype): The start (it carries its space).
+        table (LatencyTable): Per-edge costs and the prediction.
+        target_ms (float): The latency bound.
+        head (str, optional): Head of the prediction. (default: :obj:`"aspp"`)
+        head_channels (int, optional): Head width. (default: :obj:`128`)
+        generator (torch.Generator, optional): Source of randomness.
+        max_rounds (int, optional): Exact predictions at most. (default: :obj:`20`)
+
+    Returns:
+        (Genotype, float) or None: the network and its predicted latency, or :obj:`None` when every kept
+        edge already has its cheapest op and the prediction is still over ``target_ms``.
+    """
+    def choose(moves: list[Move], rows: Tensor, cells: list) -> Move:
+        return moves[int(torch.randint(len(moves), (1,), generator=generator))]
+
+    return _walk_down(genotype, table, target_ms, choose, head, head_channels, max_rounds)
+
+
+def derive_under_latency(
+    space: SearchSpace, alpha: Tensor, table: LatencyTable, target_ms: float, genotype: Genotype | None = None,
+    head: str = "aspp", head_channels: int = 128, max_rounds: int = 20,
+) -> tuple[Genotype, float]:
+    """Derives from ``alpha`` the network that fits ``target_ms``, giving up as little weight as it can.
+
+    Starts from ``genotype`` (the plain :func:`~gasgnn.genotype.derive` result when :obj:`None`). While the
+    prediction is over the target, one kept edge of op ``o`` on ArchGraph node ``n`` moves to a cheaper op
+    ``k``: the move with the smallest ``(log p[n, o] - log p[n, k]) / (ms[n, o] - ms[n, k])``, where ``p``
+    is ``softmax(alpha)`` over the non-``none`` ops. A network already under the target is returned as is.
+
+    Args:
+        space (SearchSpace): The space ``alpha`` belongs to.
+        alpha (Tensor): Architecture parameters (or a guide's alpha'), ``[num_cells * E, K]``.
+        table (LatencyTable): Per-edge costs and the prediction.
+        target_ms (float): The latency bound (ms).
+        genotype (Genotype, optional): The start. (default: :obj:`None`)
+        head (str, optional): Head of the prediction. (default: :obj:`"aspp"`)
+        head_channels (int, optional): Head width. (default: :obj:`128`)
+        max_rounds (int, optional): Exact predictions at most. (default: :obj:`20`)
+
+    Returns:
+        (Genotype, float): the network and its predicted latency (at most ``target_ms``).
+
+    Raises:
+        LatencyTableError: if ``alpha``'s shape does not match ``space``, or ``target_ms`` is below the
+            lightest network with the start's kept edges (the message gives that latency).
+    """
+    if tuple(alpha.shape) != (space.num_arch_nodes, space.num_ops):
+        raise LatencyTableError(f"derive_under_latency: alpha has shape {tuple(alpha.shape)}, expected "
+                                f"[{space.num_arch_nodes}, {space.num_ops}]")
+    g = genotype if genotype is not None else derive(space, alpha)
+    g = g if g.space is not None else Genotype(g.cells, space)
+    logp = _log_weights(space, alpha)
+    E, slot = space.edges_per_cell, {se: i for i, se in enumerate(space.cell_edges())}
+    col = {o: k for k, o in enumerate(space.ops)}
+
+    def choose(moves: list[Move], rows: Tensor, cells: list) -> Move:
+        best, best_cost = moves[0], float("inf")
+        for c, e, k in moves:
+            s, d, o = cells[c][e]
+            n = c * E + slot[(s, d)]
+            cost = float(logp[n, col[o]] - logp[n, k]) / float(rows[n, col[o]] - rows[n, k])
+            if cost < best_cost:
+                best, best_cost = (c, e, k), cost
+        return best
+
+    out = _walk_down(g, table, target_ms, choose, head, head_channels, max_rounds)
+    if out is None:
+        floor = lightest(g, table, head, head_channels)
+        raise LatencyTableError(f"derive_under_latency: target {target_ms:.3f} ms is below the lightest network "
+                                f"with these kept edges ({floor:.3f} ms predicted)")
+    return out
+
+
+def lightest(genotype: Genotype, table: LatencyTable, head: str = "aspp", head_channels: int = 128) -> float:
+    """The predicted latency (ms) of ``genotype`` with every kept edge given its cheapest non-``none`` op."""
+    space = genotype.space
+    rows = table.for_space(space, head=head, head_channels=head_channels).rows
+    E, slot = space.edges_per_cell, {se: i for i, se in enumerate(space.cell_edges())}
+    usable = [k for k, o in enumerate(space.ops) if o != "none"]
+    cells = []
+    for c, cell in enumerate(genotype.cells):
+        edges = [(s, d, space.ops[min(usable, key=lambda k, n=c * E + slot[(s, d)]: float(rows[n, k]))])
+                 for s, d, _ in cell.edges]
+        cells.append(dataclasses.replace(cell, edges=tuple(edges)))
+    return float(table.predict(Genotype(tuple(cells), space), head=head, head_channels=head_channels))
+
+
+def _log_weights(space: SearchSpace, alpha: Tensor) -> Tensor:
+    """``log softmax(alpha)`` over the non-``none`` columns (``none`` gets ``-inf``), ``[N, K]``."""
+    a = alpha.detach().float().clone()
+    if "none" in space.ops:
+        a[:, space.ops.index("none")] = float("-inf")
+    return torch.log_softmax(a, dim=-1)
