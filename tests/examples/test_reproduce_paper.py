@@ -128,11 +128,11 @@ def test_interrupted_jobs_resume_or_start_over(tmp_path):
 def test_op_statistics_are_counted_at_one_latency(tmp_path):
     """Every searched network is walked down to the common target; one already under it is left as it is."""
     import torch
+    from repro import matched
 
     from gasgnn import SearchSpace
     from gasgnn.genotype import derive
     from gasgnn.latency import LatencyTable
-    from repro import matched
 
     space = SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32),
                         num_classes=9)
