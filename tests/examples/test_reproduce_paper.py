@@ -164,3 +164,20 @@ def test_op_statistics_are_counted_at_one_latency(tmp_path):
     assert "| gcn_sim | 2 |" in matched.matched_table(m)
     fixed = matched.matched_stats(args, budget, ["gcn_sim", "random"], [0, 1], target_ms=1e6)
     assert all(r["cut_ms"] == 0.0 for r in fixed["records"])
+
+
+def test_the_results_page_tables_are_rendered_from_results_json():
+    """docs/results.md's tables are the report's tables of docs/results.json, row for row: a number edited
+    by hand in the page, or a results.json not copied after a re-run, fails here."""
+    from repro import analysis, matched
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    res = json.loads((docs / "results.json").read_text())
+    page = (docs / "results.md").read_text()
+    tables = [analysis.calibration_table(res["calibration"]), analysis.guide_table(res["guides"])]
+    if res.get("matched"):
+        tables.append(matched.matched_table(res["matched"]))
+    rows = [line for t in tables for line in t.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) > 10
+    missing = [r for r in rows if r not in page]
+    assert not missing, f"docs/results.md lacks these rows of docs/results.json: {missing[:3]}"
