@@ -55,7 +55,10 @@ def run_job(job: Job, log_dir: Path, threads: int) -> str | None:
     """Runs ``job`` unless done; returns an error line or :obj:`None`."""
     if job.done.is_file():
         return None
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **job.env}
+    # GASGNN_THREADS fixes the commands' --threads: left to 'auto', two jobs that start together on an idle
+    # machine each take both cores and the four spinning threads run several times slower than two
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "GASGNN_THREADS": str(threads), **job.env}
     first = list(job.cmds[0])
     if job.resume_flag is not None and job.resume_flag.is_file():
         first.append("--resume")
