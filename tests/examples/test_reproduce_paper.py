@@ -181,3 +181,12 @@ def test_the_results_page_tables_are_rendered_from_results_json():
     assert len(rows) > 10
     missing = [r for r in rows if r not in page]
     assert not missing, f"docs/results.md lacks these rows of docs/results.json: {missing[:3]}"
+
+
+def test_jobs_fix_the_thread_count_of_every_command(tmp_path):
+    """Two jobs started together must not both take every core (--threads auto sees an idle machine)."""
+    show = [sys.executable, "-c", "import json, os; print(json.dumps({k: os.environ.get(k) for k in "
+            "('GASGNN_THREADS', 'OMP_NUM_THREADS')}))"]
+    job = Job("t", [show], tmp_path / "done.json", ["a"])
+    run_jobs([job], 1, tmp_path / "logs", 1, "t")
+    assert json.loads(job.done.read_text())["a"] == {"GASGNN_THREADS": "1", "OMP_NUM_THREADS": "1"}
