@@ -183,8 +183,9 @@ def test_the_results_page_tables_are_rendered_from_results_json():
     assert not missing, f"docs/results.md lacks these rows of docs/results.json: {missing[:3]}"
 
 
-def test_jobs_fix_the_thread_count_of_every_command(tmp_path):
+def test_jobs_fix_the_thread_count_of_every_command(tmp_path, monkeypatch):
     """Two jobs started together must not both take every core (--threads auto sees an idle machine)."""
+    monkeypatch.setenv("GASGNN_THREADS", "auto")
     show = [sys.executable, "-c", "import json, os; print(json.dumps({k: os.environ.get(k) for k in "
             "('GASGNN_THREADS', 'OMP_NUM_THREADS')}))"]
     job = Job("t", [show], tmp_path / "done.json", ["a"])
