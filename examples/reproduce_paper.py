@@ -179,6 +179,8 @@ def report(args: argparse.Namespace, wall_minutes: float | None) -> str:
         sweep_names = [f"gcn_sim_w{w:g}" for w in args.sweep]
         results["pareto"] = analysis.compare(recs, [*sweep_names, *args.variants, "skip_only", "hand_light",
                                                     "hand_sep"], baseline="skip_only")
+        lines += ["## Latency against accuracy (the sweep, the guides, the references)", "",
+                  analysis.pareto_table(results["pareto"])]
     results["meta"] = {"date": time.strftime("%Y-%m-%d"), "threads": args.threads, "wall_minutes": wall_minutes,
                        "args": {k: str(v) for k, v in vars(args).items()}}
     write_json(args.out / "results.json", results)

@@ -128,6 +128,21 @@ def calibration_table(cal: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pareto_table(rows: list[dict]) -> str:
+    """Latency against accuracy: every network's means, its paired difference to ``skip_only`` and whether
+    it is on the front (no other network both faster and more accurate, by measured latency)."""
+    rows = [r for r in rows if r.get("measured_ms")]
+    front = pareto_rows(rows)  # indices into rows as filtered here
+    lines = ["| network | n | test mIoU | measured ms | predicted ms | light-weight ops | Δ vs skip_only | front |",
+             "|---" * 8 + "|"]
+    for i, r in enumerate(rows):
+        c = r.get("vs_skip_only")
+        lines.append(f"| {r['network']} | {len(r['seeds'])} | {_ms(r['test_miou'], 2)} | {_ms(r['measured_ms'], 2)} | "
+                     f"{_ms(r['predicted_ms'], 2)} | {_ms(r['light_ops'])} | "
+                     f"{'-' if c is None else format(c['mean_diff'], '+.2f')} | {'yes' if i in front else ''} |")
+    return "\n".join(lines) + "\n"
+
+
 def pareto_rows(rows: list[dict]) -> set[int]:
     pts = [(r["measured_ms"]["mean"], r["test_miou"]["mean"]) for r in rows if r.get("measured_ms")]
     return set(pareto_front(pts))
@@ -187,7 +202,8 @@ def figures(args, results: dict) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
         for i, r in enumerate(pareto):
             ax.errorbar(r["measured_ms"]["mean"], r["test_miou"]["mean"], xerr=r["measured_ms"]["std"],
-                        yerr=r["test_miou"]["std"], fmt="o", color=f"C{i % 10}", capsize=3, label=r["network"])
+                        yerr=r["test_miou"]["std"], fmt="osD^v"[i // 10 % 5], color=f"C{i % 10}", capsize=3,
+                        label=r["network"])  # more networks than colours: the marker tells them apart
         front = sorted((pareto[i]["measured_ms"]["mean"], pareto[i]["test_miou"]["mean"]) for i in pareto_rows(pareto))
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="black", ls="--", lw=1, alpha=0.6)
         ax.set_xlabel(f"measured latency (ms, {args.size[0]}x{args.size[1]}, batch 1, {args.threads} thread(s))")

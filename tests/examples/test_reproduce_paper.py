@@ -97,7 +97,7 @@ def test_reproduce_paper_end_to_end_on_synthetic_data(tmp_path, capsys):
     assert {r["network"] for r in m["rows"]} == {"gcn_sim", "none", "random"}
     assert all(r["predicted_ms"] <= m["target_ms"] + 1e-9 for r in m["records"])
     report = (out / "report.md").read_text()
-    assert "matched latency" in report
+    assert "matched latency" in report and "| gcn_sim_w0 | 1 |" in report  # the sweep's row in the Pareto table
     assert "| gcn_sim | 2 |" in report and "| simple8_e1 | simple 8 | 1 |" in report
     assert (out / "figures" / "repro_guides.png").is_file()
     # a second run finds every job done and starts nothing
@@ -144,7 +144,7 @@ def test_op_statistics_are_counted_at_one_latency(tmp_path):
     conv, light = torch.zeros(space.num_arch_nodes, space.num_ops), torch.zeros(space.num_arch_nodes, space.num_ops)
     conv[:, space.ops.index("conv_3x3")] = 2.0
     light[:, space.ops.index("skip_connect")] = 2.0
-    nets = {("gcn_sim", 0): conv, ("gcn_sim", 1): light, ("random", 0): conv}
+    nets = {("gcn_sim", 0): conv, ("gcn_sim", 1): light, ("random", 0): conv, ("random", 1): light}
     for (v, s), alpha in nets.items():
         d = protocol.search_dir(args, v, s)
         d.mkdir(parents=True)
@@ -153,7 +153,7 @@ def test_op_statistics_are_counted_at_one_latency(tmp_path):
             torch.save(torch.stack([torch.zeros_like(alpha), alpha]), d / "alpha_history.pt")
     pred = {k: table.predict(derive(space, a), head="simple", head_channels=8) for k, a in nets.items()}
     m = matched.matched_stats(args, budget, ["gcn_sim", "random"], [0, 1])
-    # the lowest variant mean: gcn_sim's (one heavy, one light network) is below random's single heavy one
+    # the lowest variant mean (both variants: one heavy, one light network)
     assert m["target_ms"] == pytest.approx((pred["gcn_sim", 0] + pred["gcn_sim", 1]) / 2)
     recs = {(r["network"], r["seed"]): r for r in m["records"]}
     assert set(recs) == set(nets) and all(r["predicted_ms"] <= m["target_ms"] + 1e-9 for r in recs.values())
@@ -161,6 +161,9 @@ def test_op_statistics_are_counted_at_one_latency(tmp_path):
     assert recs["gcn_sim", 0]["cut_ms"] > 0 and recs["random", 0]["cut_ms"] > 0
     assert recs["gcn_sim", 0]["light_ops"] > 0  # convs gave way to lighter ops
     assert [r["network"] for r in m["rows"]] == ["gcn_sim", "random"] and m["rows"][0]["n"] == 2
+    c = m["rows"][0]["light_ops_vs_random"]  # paired over the seeds both have
+    assert c["n"] == 2 and c["seeds"] == [0, 1] and "light_ops_vs_random" not in m["rows"][1]
+    assert c["mean_diff"] == pytest.approx((recs["gcn_sim", 0]["light_ops"] - recs["random", 0]["light_ops"]) / 2)
     assert "| gcn_sim | 2 |" in matched.matched_table(m)
     fixed = matched.matched_stats(args, budget, ["gcn_sim", "random"], [0, 1], target_ms=1e6)
     assert all(r["cut_ms"] == 0.0 for r in fixed["records"])
@@ -174,7 +177,8 @@ def test_the_results_page_tables_are_rendered_from_results_json():
     docs = Path(__file__).resolve().parents[2] / "docs"
     res = json.loads((docs / "results.json").read_text())
     page = (docs / "results.md").read_text()
-    tables = [analysis.calibration_table(res["calibration"]), analysis.guide_table(res["guides"])]
+    tables = [analysis.calibration_table(res["calibration"]), analysis.guide_table(res["guides"]),
+              analysis.pareto_table(res["pareto"])]
     if res.get("matched"):
         tables.append(matched.matched_table(res["matched"]))
     rows = [line for t in tables for line in t.splitlines() if line.startswith("| ") and "---" not in line]
