@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     w = p.add_argument_group("latency-weight sweep")
     w.add_argument("--sweep", type=float, nargs="*", default=[0.0, 0.3, 1.0],
                    help="latency weights (the comparison's --weight joins them from the guide runs)")
-    w.add_argument("--sweep-seeds", type=int, nargs="*", default=[0])
+    w.add_argument("--sweep-seeds", type=int, nargs="*", default=[0, 1])
     w.add_argument("--match-ms", type=float, default=None,
                    help="common predicted latency of the op statistics at matched latency (default: the lowest "
                         "of the variants' mean predicted latencies)")

@@ -26,12 +26,17 @@ def _err(capsys):
 
 def test_derive_fits_the_budget_and_keeps_the_inputs(run_dir, table_file, tmp_path, capsys):
     table = LatencyTable.load(table_file)
+    for k, _ in table.items():  # fixed op costs (convs dearest, skip cheapest): no timing noise in what is cut
+        if k.kind == "op":
+            table[k] = {"skip_connect": 0.01, "max_pool_3x3": 0.2}.get(k.params[0], 1.0) * k.params[2]
+    table.save(tmp_path / "fixed.json")
     start = Genotype.load(run_dir / "genotype.json")
     before, floor = table.predict(start), lightest(start, table)
     target = 0.5 * (before + floor)
     capsys.readouterr()
     out = tmp_path / "g.json"
-    assert main(["derive", str(run_dir), "--target-ms", f"{target}", "--out", str(out), "--json"]) == 0
+    assert main(["derive", str(run_dir), "--target-ms", f"{target}", "--out", str(out), "--json",
+                 "--table", str(tmp_path / "fixed.json")]) == 0
     res = json.loads(capsys.readouterr().out)
     g = Genotype.load(out)
     assert res["predicted_ms"] == pytest.approx(table.predict(g)) and table.predict(g) <= target
@@ -39,10 +44,10 @@ def test_derive_fits_the_budget_and_keeps_the_inputs(run_dir, table_file, tmp_pa
     assert [(s, d) for c in g.cells for s, d, _ in c.edges] == [(s, d) for c in start.cells for s, d, _ in c.edges]
     # a second run does not replace the file unless asked
     data = out.read_bytes()
-    assert main(["derive", str(run_dir), "--target-ms", f"{before + 1}", "--out", str(out)]) == 2
+    assert main(["derive", str(run_dir), "--target-ms", "1e6", "--out", str(out)]) == 2
     assert "--overwrite" in _err(capsys) and out.read_bytes() == data
-    assert main(["derive", str(run_dir), "--target-ms", f"{before + 1}", "--out", str(out), "--overwrite"]) == 0
-    assert Genotype.load(out).cells == start.cells  # already under the target: unchanged
+    assert main(["derive", str(run_dir), "--target-ms", "1e6", "--out", str(out), "--overwrite"]) == 0
+    assert Genotype.load(out).cells == start.cells  # already under the target (RUN's own table): unchanged
 
 
 def test_derive_refuses_what_it_cannot_do(run_dir, table_file, tmp_path, capsys):
