@@ -17,6 +17,7 @@ import torch
 
 from gasgnn import Genotype
 from gasgnn.latency import LatencyTable, LatencyTableError, derive_under_latency, lighten
+from gasgnn.search import load_run
 from gasgnn.stats import paired_comparison, summarize
 from gasgnn.viz import analyze
 from repro.jobs import Budget
@@ -26,17 +27,16 @@ STATS = ("light_ops", "large_rf_last4", "diversity_all")
 
 
 def _load(args, variant: str, seed: int, size: tuple[int, int]) -> tuple[Genotype, torch.Tensor | None] | None:
+    """A finished search's genotype (laid out at ``size``) and final alpha' (:obj:`None` for random search);
+    :obj:`None` when the search has not finished."""
     d = search_dir(args, variant, seed)
     if not (d / "genotype.json").is_file():
         return None
-    g = Genotype.load(d / "genotype.json")
-    g = Genotype(g.cells, g.space.replace(input_size=size))  # the deployment size the table was measured at
-    alpha = None
-    if variant != "random":
-        if not (d / "alpha_history.pt").is_file():
-            return None
-        alpha = torch.load(d / "alpha_history.pt", map_location="cpu", weights_only=True)[-1].float()
-    return g, alpha
+    run = load_run(d)
+    g = Genotype(run.genotype.cells, run.genotype.space.replace(input_size=size))  # the table's deployment size
+    if variant == "random":
+        return g, None
+    return (g, run.alpha_history[-1]) if run.alpha_history is not None else None
 
 
 def matched_stats(args, budget: Budget, variants: list[str], seeds: list[int], target_ms: float | None = None) -> dict:

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target-ms", type=float, required=True, help="latency budget in table milliseconds")
     p.add_argument("--out", type=Path, required=True, help="genotype JSON file to write")
     p.add_argument("--table", type=Path, default=None,
-                   help="latency table of the target device (default: RUN/latency_table.json)")
+                   help="latency table of the target device (default: the run's own, as in its config.json)")
     p.add_argument("--head", default="aspp", help="head of the deployed network (default: %(default)s)")
     p.add_argument("--head-channels", type=int, default=128, help="head width (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
@@ -33,39 +33,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from gasgnn.genotype import Genotype
     from gasgnn.latency import LatencyTable, derive_under_latency
-    from gasgnn.search import check_out_path
+    from gasgnn.search import check_out_path, load_run
+    from gasgnn.viz import run_table
 
     if not args.run.is_dir():
         raise ValueError(f"RUN {args.run} is not a directory (a search run holds genotype.json and alpha_history.pt)")
-    for name in ("genotype.json", "alpha_history.pt"):
-        if not (args.run / name).is_file():
-            raise ValueError(f"RUN {args.run} has no {name}; derive needs a finished GAS search "
-                             "(random search keeps no alpha)")
     if not args.target_ms > 0:
         raise ValueError(f"--target-ms must be > 0, got {args.target_ms}")
     check_out_path(args.out, "--out", is_dir=False)
     if args.out.exists() and not args.overwrite:
         raise ValueError(f"--out {args.out} exists; pass --overwrite to replace it, or choose another --out")
-    table_path = args.table if args.table is not None else args.run / "latency_table.json"
-    if not table_path.is_file():
-        raise ValueError(f"no latency table at {table_path}; pass --table")
-    table = LatencyTable.load(table_path)
-    start = Genotype.load(args.run / "genotype.json")
+    run = load_run(args.run)  # checks alpha_history.pt against the genotype's space
+    if run.alpha_history is None or run.alpha_history.shape[0] == 0:
+        raise ValueError(f"RUN {args.run} has no alpha_history.pt; derive needs a finished GAS search "
+                         "(random search keeps no alpha)")
+    start = run.genotype
     if start.space is None:
         raise ValueError(f"{args.run / 'genotype.json'} carries no search space; derive needs it")
-    try:
-        hist = torch.load(args.run / "alpha_history.pt", map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated or foreign file: name it instead of a pickle traceback
-        raise ValueError(f"{args.run / 'alpha_history.pt'} cannot be read: {e}") from None
-    if hist.dim() != 3 or hist.shape[0] == 0:
-        raise ValueError(f"{args.run / 'alpha_history.pt'}: expected [epochs, nodes, ops], got {tuple(hist.shape)}")
+    if args.table is not None:
+        if not args.table.is_file():
+            raise ValueError(f"--table {args.table}: no such file")
+        table = LatencyTable.load(args.table)
+    else:
+        table = run_table(run)
+        if table is None:
+            raise ValueError(f"RUN {args.run}: {run.notes[-1]}; pass --table")
     kw = {"head": args.head, "head_channels": args.head_channels}
     before = float(table.predict(start, **kw))
-    g, pred = derive_under_latency(start.space, hist[-1].float(), table, args.target_ms, genotype=start, **kw)
+    g, pred = derive_under_latency(start.space, run.alpha_history[-1], table, args.target_ms, genotype=start, **kw)
     g.save(args.out)
     changed = sum(a != b for a, b in zip(start.ops(), g.ops()))
     result = {"out": str(args.out), "target_ms": args.target_ms, "before_ms": before, "predicted_ms": pred,

@@ -25,10 +25,16 @@ from gasgnn.latency.keys import LatencyTableError
 from gasgnn.latency.table import LatencyTable
 from gasgnn.space import SearchSpace
 
-#: A step: (cell index, edge index in the cell, new op column).
-Move = tuple[int, int, int]
-#: Picks one of the moves, given the per-node costs ``[N, K]`` and the current edges of every cell.
-Chooser = Callable[[list[Move], Tensor, list[list[tuple[int, int, str]]]], Move]
+#: A step: (cell, edge index in the cell, ArchGraph node of the edge, its current op column, new op column).
+Move = tuple[int, int, int, int, int]
+#: Picks one of the moves, given the per-node costs ``[N, K]`` (ms of each op on each ArchGraph node).
+Chooser = Callable[[list[Move], Tensor], Move]
+
+
+def _node_of(space: SearchSpace) -> Callable[[int, int, int], int]:
+    """``(cell, src, dst) -> ArchGraph node``: the row of that edge in ``alpha`` and the per-node costs."""
+    E, slot = space.edges_per_cell, {se: i for i, se in enumerate(space.cell_edges())}
+    return lambda c, s, d: c * E + slot[(s, d)]
 
 
 def _walk_down(
@@ -41,23 +47,21 @@ def _walk_down(
     pred = float(table.predict(g, head=head, head_channels=head_channels))
     if pred <= target_ms:
         return g, pred
-    rows = table.for_space(space, head=head, head_channels=head_channels).rows  # [N, K] ms per op per node
-    E, slot = space.edges_per_cell, {se: i for i, se in enumerate(space.cell_edges())}
-    ops = list(space.ops)
-    usable = [k for k, o in enumerate(ops) if o != "none"]
+    rows = table.for_space(space, head=head, head_channels=head_channels).rows
+    node, col = _node_of(space), {o: k for k, o in enumerate(space.ops)}
+    usable = [k for k, o in enumerate(space.ops) if o != "none"]
     cells = [list(c.edges) for c in g.cells]
     for _ in range(max_rounds):
         gap = pred - target_ms
         while gap > 0:
-            moves = [(c, e, k) for c, edges in enumerate(cells) for e, (s, d, o) in enumerate(edges)
-                     for k in usable if rows[c * E + slot[(s, d)], k] < rows[c * E + slot[(s, d)], ops.index(o)]]
+            moves = [(c, e, n, j, k) for c, edges in enumerate(cells) for e, (s, d, o) in enumerate(edges)
+                     for n, j in [(node(c, s, d), col[o])] for k in usable if rows[n, k] < rows[n, j]]
             if not moves:
                 return None
-            c, e, k = choose(moves, rows, cells)
-            s, d, o = cells[c][e]
-            n = c * E + slot[(s, d)]
-            gap -= float(rows[n, ops.index(o)] - rows[n, k])
-            cells[c][e] = (s, d, ops[k])
+            c, e, n, j, k = choose(moves, rows)
+            gap -= float(rows[n, j] - rows[n, k])
+            s, d, _ = cells[c][e]
+            cells[c][e] = (s, d, space.ops[k])
         g = Genotype(tuple(dataclasses.replace(cell, edges=tuple(edges)) for cell, edges in zip(g.cells, cells)),
                      space)
         # exact, with any whole-network calibration the raw row sum leaves out; if that is still over, go on
@@ -87,7 +91,7 @@ def lighten(
         (Genotype, float) or None: the network and its predicted latency, or :obj:`None` when every kept
         edge already has its cheapest op and the prediction is still over ``target_ms``.
     """
-    def choose(moves: list[Move], rows: Tensor, cells: list) -> Move:
+    def choose(moves: list[Move], rows: Tensor) -> Move:
         return moves[int(torch.randint(len(moves), (1,), generator=generator))]
 
     return _walk_down(genotype, table, target_ms, choose, head, head_channels, max_rounds)
@@ -127,18 +131,13 @@ def derive_under_latency(
     g = genotype if genotype is not None else derive(space, alpha)
     g = g if g.space is not None else Genotype(g.cells, space)
     logp = _log_weights(space, alpha)
-    E, slot = space.edges_per_cell, {se: i for i, se in enumerate(space.cell_edges())}
-    col = {o: k for k, o in enumerate(space.ops)}
 
-    def choose(moves: list[Move], rows: Tensor, cells: list) -> Move:
-        best, best_cost = moves[0], float("inf")
-        for c, e, k in moves:
-            s, d, o = cells[c][e]
-            n = c * E + slot[(s, d)]
-            cost = float(logp[n, col[o]] - logp[n, k]) / float(rows[n, col[o]] - rows[n, k])
-            if cost < best_cost:
-                best, best_cost = (c, e, k), cost
-        return best
+    def choose(moves: list[Move], rows: Tensor) -> Move:
+        def cost(m: Move) -> float:  # weight given up per ms saved
+            _, _, n, j, k = m
+            return float(logp[n, j] - logp[n, k]) / float(rows[n, j] - rows[n, k])
+
+        return min(moves, key=cost)  # the first of equal costs, as the moves are ordered
 
     out = _walk_down(g, table, target_ms, choose, head, head_channels, max_rounds)
     if out is None:
@@ -152,12 +151,14 @@ def lightest(genotype: Genotype, table: LatencyTable, head: str = "aspp", head_c
     """The predicted latency (ms) of ``genotype`` with every kept edge given its cheapest non-``none`` op."""
     space = genotype.space
     rows = table.for_space(space, head=head, head_channels=head_channels).rows
-    E, slot = space.edges_per_cell, {se: i for i, se in enumerate(space.cell_edges())}
+    node = _node_of(space)
     usable = [k for k, o in enumerate(space.ops) if o != "none"]
     cells = []
     for c, cell in enumerate(genotype.cells):
-        edges = [(s, d, space.ops[min(usable, key=lambda k, n=c * E + slot[(s, d)]: float(rows[n, k]))])
-                 for s, d, _ in cell.edges]
+        edges = []
+        for s, d, _ in cell.edges:
+            row = rows[node(c, s, d)]
+            edges.append((s, d, space.ops[min(usable, key=lambda k, row=row: float(row[k]))]))
         cells.append(dataclasses.replace(cell, edges=tuple(edges)))
     return float(table.predict(Genotype(tuple(cells), space), head=head, head_channels=head_channels))
 

@@ -66,7 +66,7 @@ def test_derive_refuses_what_it_cannot_do(run_dir, table_file, tmp_path, capsys)
     assert "alpha_history.pt" in _err(capsys)
     (bare / "alpha_history.pt").write_text("not a tensor")
     assert main(["derive", str(bare), "--target-ms", "5", "--out", str(out), "--table", str(table_file)]) == 2
-    assert "alpha_history.pt cannot be read" in _err(capsys)
+    assert "alpha_history.pt: cannot read" in _err(capsys)
     missing = str(tmp_path / "t.json")
     assert main(["derive", str(run_dir), "--target-ms", "5", "--out", str(out), "--table", missing]) == 2
     assert "--table" in _err(capsys) and not out.exists()
