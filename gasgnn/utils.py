@@ -205,20 +205,39 @@ def resolve_threads(spec: str | int | None, cores: int | None = None, busy: floa
     return n
 
 
-def nonfinite_state(module: torch.nn.Module, limit: int = 5) -> list[str]:
-    """Names of parameters and floating buffers (e.g. BatchNorm running statistics) of ``module`` that hold
-    NaN or infinite values (at most ``limit``)."""
+def nonfinite_state(module: torch.nn.Module | None = None, limit: int = 5, **modules: torch.nn.Module) -> list[str]:
+    """Names of parameters and floating buffers (e.g. BatchNorm running statistics) that hold NaN or
+    infinite values (at most ``limit``).
+
+    The search runs this every step, so the common case (everything finite) costs a constant number of
+    kernel launches whatever the number of tensors: one multi-tensor max-abs per (device, dtype) group
+    (``torch._foreach_norm`` with ``ord=inf``, in which NaN propagates), one stack, one host read. Only
+    when something is off are the tensors scanned one by one for their names.
+
+    Args:
+        module (nn.Module, optional): A module; its names are reported as they are.
+        limit (int, optional): Names to report at most. (default: :obj:`5`)
+        **modules (nn.Module): More modules, reported as ``key.name``.
+
+    Returns:
+        list of str: the offending names, empty when all are finite.
+    """
+    named: list[tuple[str, torch.Tensor]] = []
+    for prefix, m in ([("", module)] if module is not None else []) + list(modules.items()):
+        pre = f"{prefix}." if prefix else ""
+        named += [(pre + n, t) for n, t in (*m.named_parameters(), *m.named_buffers())
+                  if t.is_floating_point() and t.numel() > 0]
+    if not named:
+        return []
     with torch.no_grad():
-        named = list(module.named_parameters()) + list(module.named_buffers())
-        ts = [(n, t) for n, t in named if t.is_floating_point()]
-        if not ts:
+        groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+        for _, t in named:
+            groups.setdefault((t.device, t.dtype), []).append(t)
+        dev = named[0][1].device
+        peaks = [torch.stack(torch._foreach_norm(ts, float("inf"))).amax().float().to(dev) for ts in groups.values()]
+        if bool(torch.isfinite(torch.stack(peaks)).all()):
             return []
-        dev = ts[0][1].device
-        # One host read for the whole module (the search checks every step): names only when something is off.
-        ok = torch.stack([torch.isfinite(t).all().to(dev) for _, t in ts])
-        if bool(ok.all()):
-            return []
-        return [n for (n, _), f in zip(ts, ok.tolist()) if not f][:limit]
+        return [n for n, t in named if not bool(torch.isfinite(t).all())][:limit]
 
 
 def content_sha1(obj: Any) -> str:

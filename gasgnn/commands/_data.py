@@ -16,7 +16,8 @@ def _data_value(text: str) -> Any:
         return text
 
 
-def add_data_args(p: argparse.ArgumentParser, default: str = "camvid", workers: int = 2) -> argparse._ArgumentGroup:
+def add_data_args(p: argparse.ArgumentParser, default: str = "camvid", workers: int | str = 2
+                  ) -> argparse._ArgumentGroup:
     """Adds ``--data``, ``--root``, ``--data-arg`` and ``--workers`` (shared by search, train and eval); returns
     their group, for a command's own data options."""
     from gasgnn.data import available_datasets
@@ -30,7 +31,9 @@ def add_data_args(p: argparse.ArgumentParser, default: str = "camvid", workers: 
     g.add_argument("--data-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra dataset argument, value parsed as JSON when possible "
                         "(e.g. --data-arg num_images=16 --data-arg size=[64,96]); repeatable")
-    g.add_argument("--workers", type=int, default=workers, help="data loader processes (default: %(default)s)")
+    g.add_argument("--workers", default=workers, metavar="auto|N",
+                   help="data loader processes; 'auto': none on the CPU (they would take the cores the step "
+                        "uses), up to 4 with a GPU (default: %(default)s)")
     return g
 
 
@@ -45,12 +48,36 @@ def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
-def search_loaders(args: argparse.Namespace, input_size: tuple[int, int], batch_size: int, seed: int) -> tuple:
-    """:func:`gasgnn.data.search_loaders` from the :func:`add_data_args` options (and ``--scale-range``)."""
+def resolve_workers(args: argparse.Namespace, device: str) -> int:
+    """``--workers`` as a number (``auto``: :func:`gasgnn.data.default_workers` for ``device``); stored back."""
+    import torch
+
+    from gasgnn.data import default_workers
+
+    if args.workers in (None, "auto"):
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        args.workers = default_workers(device)
+    try:
+        args.workers = int(args.workers)
+    except (TypeError, ValueError):
+        raise ValueError(f"--workers: expected 'auto' or a number >= 0, got {args.workers!r}") from None
+    if args.workers < 0:
+        raise ValueError(f"--workers: must be >= 0, got {args.workers}")
+    return args.workers
+
+
+def search_loaders(args: argparse.Namespace, input_size: tuple[int, int], batch_size: int, seed: int,
+                   device: str = "cpu") -> tuple:
+    """:func:`gasgnn.data.search_loaders` from the :func:`add_data_args` options (and ``--scale-range``): loader
+    processes per ``--workers`` and pinned memory when ``device`` is a GPU."""
+    import torch
+
     from gasgnn.data import search_loaders as build
 
     return build(args.data, args.root, input_size, batch_size, seed, scale_range=args.scale_range,
-                 num_workers=args.workers, dataset_kwargs=data_kwargs(args))
+                 num_workers=resolve_workers(args, device), dataset_kwargs=data_kwargs(args),
+                 pin_memory=torch.device(device).type == "cuda")
 
 
 def add_distributed_args(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:

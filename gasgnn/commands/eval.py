@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gasgnn.commands._common import add_model_args, emit_json
 from gasgnn.commands._config import add_job_args
-from gasgnn.commands._data import add_data_args, data_kwargs
+from gasgnn.commands._data import add_data_args, data_kwargs, resolve_workers
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"the network predicts {spec['num_classes']} classes, "
                          f"dataset '{args.data}' has {dataset.num_classes}")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    loader = make_loader(dataset, 1, shuffle=False, num_workers=args.workers)
+    loader = make_loader(dataset, 1, shuffle=False, num_workers=resolve_workers(args, device))
     res = evaluate(model, loader, dataset.num_classes, dataset.ignore_index, device, scales=args.scales,
                    flip=args.flip, amp=args.amp, save_dir=args.save_predictions,
                    progress=not args.no_progress)

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=DefaultsFormatter,
     )
     add_space_args(p)
-    add_data_args(p, default="camvid", workers=0).add_argument(
+    add_data_args(p, default="camvid", workers="auto").add_argument(
         "--scale-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
         help="random-scale range of the augmentation, relative to the stored images (default: centred on "
              "input-size / image-size)")
@@ -149,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
         guide_kwargs=dict(args.guide_arg),
         latency_weight=args.latency_weight, latency_form=args.latency_form, target_ms=args.target_ms,
         target_fps=args.target_fps, relaxation=args.relaxation, tau_start=args.tau[0], tau_end=args.tau[1],
-        amp=args.amp, seed=args.seed, deterministic=args.deterministic, num_workers=args.workers,
+        amp=args.amp, seed=args.seed, deterministic=args.deterministic,
         memory={"checkpoint": args.checkpoint_ops, "partial_channels": args.partial_channels,
                 "shared_relu": args.shared_relu},
         sync_bn=args.sync_bn, check_sync_every=args.check_sync_every,
@@ -162,10 +162,11 @@ def _run(args: argparse.Namespace) -> int:
 
         build_guide(args.guide, space, **cfg.guide_kwargs)  # a bad --guide fails now, not after the table
     crop = tuple(args.crop) if args.crop else space.input_size
-    wl, al, vl, base = search_loaders(args, crop, cfg.batch_size, cfg.seed)
+    device = str(dist.resolve_device(args.device))
+    wl, al, vl, base = search_loaders(args, crop, cfg.batch_size, cfg.seed, device)
+    cfg.num_workers = args.workers  # resolved ('auto': none on the CPU, up to 4 with a GPU)
     if base.num_classes != space.num_classes:
         space = space.replace(num_classes=base.num_classes)
-    device = str(dist.resolve_device(args.device))
     table = None
     if main:
         args.out.mkdir(parents=True, exist_ok=True)

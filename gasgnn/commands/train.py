@@ -9,7 +9,7 @@ from pathlib import Path
 from gasgnn import distributed as dist
 from gasgnn.commands._common import emit_json
 from gasgnn.commands._config import add_job_args, claim_out, settings
-from gasgnn.commands._data import add_data_args, add_distributed_args, data_kwargs
+from gasgnn.commands._data import add_data_args, add_distributed_args, data_kwargs, resolve_workers
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
         val_size=tuple(args.val_size) if args.val_size else None, val_every=args.val_every, head=args.head,
         head_channels=args.head_channels, aux=args.aux, aux_weight=args.aux_weight, ohem=args.ohem,
         ohem_thresh=args.ohem_thresh, ohem_min_kept=args.ohem_min_kept, class_weights=args.class_weights,
-        amp=args.amp, workers=args.workers, seed=args.seed, deterministic=args.deterministic,
+        amp=args.amp, workers=resolve_workers(args, args.device), seed=args.seed, deterministic=args.deterministic,
         device=args.device, progress=not args.no_progress, sync_bn=args.sync_bn,
     )
     genotype = resolve_genotype(args.genotype, SearchSpace(input_size=tuple(args.crop)))

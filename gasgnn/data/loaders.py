@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-__all__ = ["make_loader", "search_loaders", "seed_worker", "split_search"]
+__all__ = ["default_workers", "make_loader", "search_loaders", "seed_worker", "split_search"]
 
 
 def seed_worker(worker_id: int) -> None:
@@ -117,9 +118,20 @@ def split_search(dataset: Dataset, seed: int = 0, fraction: float = 0.5) -> tupl
 LoaderFactory = Callable[[int], DataLoader]
 
 
+def default_workers(device: str | torch.device) -> int:
+    """Loader processes when ``--workers`` is ``auto``: none on the CPU, where they would take the cores
+    the step computes on; on CUDA up to 4, leaving a core to the main process (split between the
+    processes of a ``torchrun`` node)."""
+    if torch.device(device).type != "cuda":
+        return 0
+    per_node = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(0, min(4, ((os.cpu_count() or 1) - per_node) // per_node))
+
+
 def search_loaders(
     name: str, root: Any, input_size: Sequence[int], batch_size: int, seed: int = 0,
     scale_range: Sequence[float] | None = None, num_workers: int = 0, dataset_kwargs: dict | None = None,
+    pin_memory: bool = False,
 ) -> tuple[LoaderFactory, LoaderFactory, LoaderFactory, Any]:
     """The loaders of a bi-level search, as epoch-seeded factories ``f(epoch) -> DataLoader``.
 
@@ -138,8 +150,10 @@ def search_loaders(
         seed (int, optional): Seed of the split and of the loaders. (default: :obj:`0`)
         scale_range ((float, float), optional): Random-scale range; :obj:`None` centres it on
             ``input_size / image size`` (0.75x to 1.25x). (default: :obj:`None`)
-        num_workers (int, optional): Loader processes. (default: :obj:`0`)
+        num_workers (int, optional): Loader processes (:func:`default_workers` is a good choice).
+            (default: :obj:`0`)
         dataset_kwargs (dict, optional): Passed to :func:`~gasgnn.data.build_dataset`. (default: :obj:`None`)
+        pin_memory (bool, optional): Pinned batches, for asynchronous copies to a GPU. (default: :obj:`False`)
 
     Returns:
         (weights_loader, arch_loader, val_loader, dataset): three factories and the un-augmented
@@ -170,9 +184,10 @@ def search_loaders(
             # or an unpadded shard (the mIoU set); batch_size is then per rank.
             sampler = dist.train_sampler(sub, s0, 2 * epoch) if shuffle else dist.shard_sampler(sub)
             if sampler is None:
-                return make_loader(sub, batch_size, shuffle=shuffle, num_workers=num_workers, seed=s, drop_last=shuffle)
+                return make_loader(sub, batch_size, shuffle=shuffle, num_workers=num_workers, seed=s,
+                                   drop_last=shuffle, pin_memory=pin_memory)
             return make_loader(sub, batch_size, sampler=sampler, num_workers=num_workers,
-                               seed=s + 1_000_003 * dist.rank(), drop_last=shuffle)
+                               seed=s + 1_000_003 * dist.rank(), drop_last=shuffle, pin_memory=pin_memory)
 
         return build
 

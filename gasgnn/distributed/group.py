@@ -110,11 +110,16 @@ def init_distributed(backend: str = "auto", timeout_minutes: float = 30.0) -> bo
     backend = default_backend() if backend == "auto" else backend
     if backend not in ("nccl", "gloo"):
         raise ValueError(f"distributed backend: 'auto', 'nccl' or 'gloo', got {backend!r}")
+    device = None
     if backend == "nccl":
         if not torch.cuda.is_available():
             raise ValueError("distributed backend 'nccl' needs CUDA; use --dist-backend gloo on the CPU")
-        torch.cuda.set_device(local_rank())
-    tdist.init_process_group(backend, init_method="env://", timeout=timedelta(minutes=timeout_minutes))
+        device = torch.device("cuda", local_rank())
+        torch.cuda.set_device(device)
+    # device_id binds the group to this rank's GPU: NCCL connects eagerly instead of guessing the device at
+    # the first collective (and warning that it may hang if the guess is wrong).
+    tdist.init_process_group(backend, init_method="env://", timeout=timedelta(minutes=timeout_minutes),
+                             device_id=device)
     return True
 
 

@@ -2,10 +2,12 @@
 
 :func:`mixed_sum` is the one entry point the supernet calls. It dispatches to
 
-- ``"triton"``: fused Triton kernels (:mod:`gasgnn.kernels.triton_kernels`): one pass over memory forward,
-  one pass backward producing every ``grad_y_k`` and the ``K`` reductions ``grad_w``;
-- ``"reference"``: plain PyTorch (:func:`mixed_sum_reference`), the definition the kernels are tested
-  against.
+- ``"triton"``: the custom operators of :mod:`gasgnn.kernels.ops`, whose CUDA implementations launch the
+  fused Triton kernels (:mod:`gasgnn.kernels.triton_kernels`): one pass over memory forward, one pass
+  backward producing every ``grad_y_k`` and the ``K`` reductions ``grad_w``. Being operators with fake
+  implementations and registered autograd, they compile with ``torch.compile`` without a graph break;
+- ``"reference"``: plain PyTorch (:func:`mixed_sum_reference`), differentiated by autograd: the definition
+  the kernels are tested against.
 
 The backend is chosen by :func:`set_backend` (or the :func:`use_backend` context manager), else by the
 ``GASGNN_KERNELS`` environment variable, else ``"auto"``: Triton for CUDA tensors when Triton (>= 3.2)
@@ -18,15 +20,14 @@ Triton is imported lazily, so the package works without it.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 
 import torch
 from torch import Tensor
 
+from gasgnn.kernels.ops import edge_mix_op, interpreted, mixed_sum_op, triton_available
 from gasgnn.kernels.reference import edge_mix_reference, mixed_sum_reference
 
 __all__ = [
@@ -79,19 +80,6 @@ def use_backend(name: str | None) -> Iterator[None]:
         _backend = prev
 
 
-@lru_cache(maxsize=1)
-def triton_available() -> bool:
-    """Whether Triton >= 3.2 (tuple kernel arguments) can be imported."""
-    if importlib.util.find_spec("triton") is None:
-        return False
-    try:
-        import triton
-    except Exception:  # a broken install must not break the package
-        return False
-    major, minor = (int(p) for p in triton.__version__.split(".")[:2])
-    return (major, minor) >= (3, 2)
-
-
 def resolve_backend(t: Tensor) -> str:
     """The backend :func:`mixed_sum` uses for op outputs like ``t`` (``"triton"`` or ``"reference"``).
 
@@ -106,6 +94,11 @@ def resolve_backend(t: Tensor) -> str:
             raise RuntimeError(
                 f"gasgnn.kernels: backend 'triton' was forced (set_backend or {ENV_VAR}) but Triton >= 3.2 "
                 "is not installed; pip install 'gasgnn[kernels]' or use 'auto'"
+            )
+        if not t.is_cuda and not interpreted():
+            raise RuntimeError(
+                "gasgnn.kernels: backend 'triton' got CPU tensors, but the Triton kernels were compiled for the GPU; "
+                "export TRITON_INTERPRET=1 before gasgnn.kernels first uses Triton to run them in its interpreter"
             )
         return name
     ok = t.is_cuda and t.dtype in _TRITON_DTYPES and triton_available()
@@ -142,9 +135,7 @@ def mixed_sum(ys: Sequence[Tensor], w: Tensor) -> Tensor:
     """
     _validate(ys, w)
     if resolve_backend(ys[0]) == "triton":
-        from gasgnn.kernels.triton_kernels import mixed_sum_triton  # imports Triton on first use only
-
-        return mixed_sum_triton(ys, w)
+        return mixed_sum_op(list(ys), w)
     return mixed_sum_reference(ys, w)
 
 
@@ -169,8 +160,8 @@ def _validate_edges(ys: Sequence[Tensor], shared: Sequence[Tensor], w: Tensor) -
 
 
 def edge_mix(ys: Sequence[Tensor], shared: Sequence[Tensor], w: Tensor) -> Tensor:
-    """:func:`edge_mix_reference`, dispatched like :func:`mixed_sum` (one fused Triton kernel forward
-    and one backward on GPUs).
+    """:func:`edge_mix_reference`, dispatched like :func:`mixed_sum` (the ``gasgnn::edge_mix`` operator: one
+    fused Triton kernel forward and one backward on GPUs).
 
     Args:
         ys (sequence of Tensor): ``K`` edge-batched op outputs ``[N, n*C, H, W]``.
@@ -182,7 +173,5 @@ def edge_mix(ys: Sequence[Tensor], shared: Sequence[Tensor], w: Tensor) -> Tenso
     """
     _validate_edges(ys, shared, w)
     if resolve_backend(ys[0] if ys else shared[0]) == "triton":
-        from gasgnn.kernels.triton_kernels import edge_mix_triton
-
-        return edge_mix_triton(ys, shared, w)
+        return edge_mix_op(list(ys), list(shared), w)
     return edge_mix_reference(ys, shared, w)

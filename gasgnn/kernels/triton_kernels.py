@@ -1,13 +1,18 @@
-"""Triton kernels for the mixed-op combination and the autograd function that wraps them.
+"""Triton kernels of the fused mixed ops and their launchers (no autograd here).
 
 Import this module only through :mod:`gasgnn.kernels` (it imports Triton at import time). Triton
 chooses between compiling and interpreting a kernel when it is decorated, so ``TRITON_INTERPRET=1``
 must be set before this module is first imported for the kernels to run on CPU tensors.
 
+The launchers are the device implementations of the custom operators in :mod:`gasgnn.kernels.ops`, which
+own autograd and the fake (tracing) implementations: ``torch.compile`` sees each op as one opaque node,
+so the tuples of tensor pointers the kernels take never reach TorchDynamo.
+
 The ``K`` op outputs are handed to the kernels as a tuple of pointers, so no ``[K, ...]`` stack is ever
 materialised: the forward reads every ``y_k`` once and writes ``out`` once; the backward reads
 ``grad_out`` and every ``y_k`` once, writes every ``grad_y_k`` once, and reduces ``dw_k`` from per-block
-partial sums (deterministic: no atomics).
+partial sums (deterministic: no atomics). Every launch runs on the tensors' own device (a CUDA device
+guard), not on the current one.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ import torch
 import triton
 import triton.language as tl
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-__all__ = ["INTERPRETED", "BLOCK", "mixed_sum_triton", "mixed_sum_forward", "mixed_sum_backward"]
+from gasgnn.kernels.layout import common_format, dense_format, edge_mix_shape, on_device
+
+__all__ = [
+    "BLOCK", "INTERPRETED", "edge_mix_backward", "edge_mix_forward", "mixed_sum_backward", "mixed_sum_forward",
+]
 
 INTERPRETED: bool = os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "yes", "on")
 """Whether the kernels were decorated in interpreter mode (then they run on CPU tensors)."""
@@ -63,29 +71,15 @@ def _mixed_bwd_kernel(
             tl.store(part_ptr + k * num_blocks + pid, tl.sum(g * y, axis=0))
 
 
-def _layout(t: Tensor) -> torch.memory_format | None:
-    """The dense memory format of ``t`` that elementwise kernels may treat as flat, if any."""
-    if t.is_contiguous():
-        return torch.contiguous_format
-    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
-        return torch.channels_last
-    return None
-
-
-def _flat_inputs(ys: Sequence[Tensor]) -> tuple[tuple[Tensor, ...], torch.memory_format]:
-    """All ``ys`` in one dense layout (copies only if their layouts disagree or are strided views)."""
-    fmt = _layout(ys[0])
-    # Tensors of one shape that are all dense in one memory format line up element by element.
-    if fmt is None or any(_layout(y) != fmt for y in ys[1:]):
-        return tuple(y.contiguous() for y in ys), torch.contiguous_format
-    return tuple(ys), fmt
+def _flat(ts: Sequence[Tensor], fmt: torch.memory_format) -> tuple[Tensor, ...]:
+    return tuple(t.contiguous(memory_format=fmt) for t in ts)  # no copy when already in fmt
 
 
 def _check_device(t: Tensor) -> None:
     if t.device.type == "cpu" and not INTERPRETED:
         raise RuntimeError(
             "gasgnn.kernels: the Triton backend got CPU tensors, but its kernels were compiled for the GPU; "
-            "export TRITON_INTERPRET=1 before the first mixed_sum call to run them in Triton's interpreter"
+            "export TRITON_INTERPRET=1 before gasgnn.kernels first uses Triton to run them in Triton's interpreter"
         )
 
 
@@ -93,81 +87,46 @@ def _grid(n: int) -> tuple[int]:
     return (triton.cdiv(n, BLOCK),)
 
 
+def _acc(dtype: torch.dtype) -> tuple[tl.dtype, torch.dtype]:
+    acc = _ACC.get(dtype, tl.float32)
+    return acc, (torch.float64 if acc is tl.float64 else torch.float32)
+
+
 def mixed_sum_forward(ys: Sequence[Tensor], w: Tensor) -> Tensor:
-    """Fused ``sum_k w[k] * ys[k]`` without autograd (one read of every ``y_k``, one write)."""
-    ys, _ = _flat_inputs(ys)
+    """Fused ``sum_k w[k] * ys[k]`` (one read of every ``y_k``, one write), in the layout
+    :func:`~gasgnn.kernels.layout.common_format` of the ``ys``; the dtype of ``ys``."""
+    fmt = common_format(ys)
+    ys = _flat(ys, fmt)
     _check_device(ys[0])
-    out = torch.empty_like(ys[0])
+    out = torch.empty_like(ys[0], memory_format=fmt)
     n = out.numel()
     if n:
-        acc = _ACC.get(out.dtype, tl.float32)
-        _mixed_fwd_kernel[_grid(n)](out, w.contiguous(), ys, n, K=len(ys), ACC=acc, BLOCK=BLOCK)
+        with on_device(out):
+            _mixed_fwd_kernel[_grid(n)](out, w.contiguous(), ys, n, K=len(ys), ACC=_acc(out.dtype)[0], BLOCK=BLOCK)
     return out
 
 
-def mixed_sum_backward(
-    grad_out: Tensor, ys: Sequence[Tensor], w: Tensor, need_gy: bool = True, need_gw: bool = True
-) -> tuple[list[Tensor] | None, Tensor | None]:
-    """Fused backward of :func:`mixed_sum_forward`.
-
-    Returns:
-        (list of Tensor or None, Tensor or None): ``grad_y_k = w[k] * grad_out`` for every ``k`` and
-        ``grad_w[k] = sum(grad_out * ys[k])``, each :obj:`None` when not requested.
-    """
-    ys, fmt = _flat_inputs(ys)
-    _check_device(ys[0])
-    g = grad_out.contiguous(memory_format=fmt)
-    K, n = len(ys), g.numel()
-    gys = [torch.empty_like(ys[0]) for _ in range(K)] if need_gy else None
-    gw = None
-    nb = triton.cdiv(n, BLOCK)
+def mixed_sum_backward(grad: Tensor, ys: Sequence[Tensor], w: Tensor, k: int) -> tuple[list[Tensor], Tensor | None]:
+    """Fused backward of :func:`mixed_sum_forward`: ``grad_y_k = w[k] * grad`` for all ``k`` ops and, when
+    the ``ys`` are given, ``grad_w[k] = sum(grad * ys[k])`` (else :obj:`None`: ``w`` needs no gradient and
+    the ``ys`` were not kept)."""
+    need_gw = len(ys) > 0
+    fmt = common_format(ys) if need_gw else (dense_format(grad) or torch.contiguous_format)
+    ys = _flat(ys, fmt)
+    g = grad.contiguous(memory_format=fmt)
+    _check_device(g)
+    n = g.numel()
+    gys = [torch.empty_like(g, memory_format=fmt) for _ in range(k)]
     if n == 0:
         return gys, (torch.zeros_like(w) if need_gw else None)
-    if need_gy or need_gw:
-        acc = _ACC.get(g.dtype, tl.float32)
-        acc_dtype = torch.float64 if acc is tl.float64 else torch.float32
-        part = torch.empty(K * nb if need_gw else 1, device=g.device, dtype=acc_dtype)
-        # Without gys the kernel never touches them; pass ys so the tuple keeps K valid pointers.
-        _mixed_bwd_kernel[(nb,)](
-            g, w.contiguous(), ys, tuple(gys) if need_gy else ys, part, n, nb,
-            K=K, ACC=acc, BLOCK=BLOCK, NEED_GY=need_gy, NEED_GW=need_gw,
-        )
-        if need_gw:
-            gw = part.view(K, nb).sum(1).to(w.dtype)
-    return gys, gw
-
-
-class MixedSumFunction(torch.autograd.Function):
-    """Autograd wrapper of the fused kernels: ``out = sum_k w[k] * ys[k]``.
-
-    Saves the ``ys`` only when ``w`` needs a gradient (they are needed for ``dw`` alone). Not twice
-    differentiable (the DARTS second-order step uses finite differences, not double backward).
-    """
-
-    @staticmethod
-    def forward(ctx, w: Tensor, *ys: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.need_w = ctx.needs_input_grad[0]
-        ctx.save_for_backward(w, *(ys if ctx.need_w else ()))
-        ctx.num_ys = len(ys)
-        return mixed_sum_forward(ys, w)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        w, *ys = ctx.saved_tensors
-        need_y = ctx.needs_input_grad[1:]
-        if not ctx.need_w:
-            # only grad_y is needed: w[k] * g, no kernel pass over the (unsaved) ys
-            gys = [w[k] * grad_out if need_y[k] else None for k in range(ctx.num_ys)]
-            return (None, *gys)
-        gys, gw = mixed_sum_backward(grad_out, ys, w, need_gy=any(need_y), need_gw=True)
-        out_gys = [gys[k] if gys is not None and need_y[k] else None for k in range(ctx.num_ys)]
-        return (gw, *out_gys)
-
-
-def mixed_sum_triton(ys: Sequence[Tensor], w: Tensor) -> Tensor:
-    """``sum_k w[k] * ys[k]`` through the fused kernels, differentiable in ``w`` and every ``y_k``."""
-    return MixedSumFunction.apply(w, *ys)
+    nb = triton.cdiv(n, BLOCK)
+    acc, acc_dtype = _acc(g.dtype)
+    part = torch.empty(k * nb if need_gw else 1, device=g.device, dtype=acc_dtype)
+    with on_device(g):
+        # Without ys the kernel never reads them; pass gys so the tuple keeps k valid pointers.
+        _mixed_bwd_kernel[(nb,)](g, w.contiguous(), ys if need_gw else tuple(gys), tuple(gys), part, n, nb,
+                                 K=k, ACC=acc, BLOCK=BLOCK, NEED_GY=True, NEED_GW=need_gw)
+    return gys, (part.view(k, nb).sum(1).to(w.dtype) if need_gw else None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,61 +187,53 @@ def _edge_bwd_kernel(
         tl.store(gxs[s] + q, gx.to(gxs[s].dtype.element_ty), mask=mask)
 
 
+
+
 def _or_dummy(ts: Sequence[Tensor], dummy: Tensor) -> tuple[Tensor, ...]:
     # Triton needs a non-empty tuple; with KB or KS = 0 the kernel never touches the dummy.
     return tuple(ts) if ts else (dummy,)
 
 
-class EdgeMixFunction(torch.autograd.Function):
-    """Autograd wrapper of the edge_mix kernels (inputs: ``w``, the count ``KB`` of edge-batched
-    tensors, then the ``KB`` edge-batched and the shared tensors, all made contiguous)."""
-
-    @staticmethod
-    def forward(ctx, w: Tensor, kb: int, *ts: Tensor) -> Tensor:  # type: ignore[override]
-        ts = tuple(t.contiguous() for t in ts)
-        ys, xs = ts[:kb], ts[kb:]
-        n = w.shape[0]
-        ref = ys[0] if ys else xs[0]
-        N = ref.shape[0]
-        inner = ref[0].numel() // (n if ys else 1)
-        shape = (N, n * (ref.shape[1] // (n if ys else 1)), *ref.shape[2:])
-        out = torch.empty(shape, device=ref.device, dtype=ref.dtype)
-        _check_device(out)
-        total = N * inner
-        ctx.kb, ctx.n, ctx.inner, ctx.need_w = kb, n, inner, ctx.needs_input_grad[0]
-        ctx.save_for_backward(w, *(ts if ctx.need_w else ()))
-        ctx.shapes = [t.shape for t in ts]
-        if total:
-            acc = _ACC.get(out.dtype, tl.float32)
+def edge_mix_forward(ys: Sequence[Tensor], shared: Sequence[Tensor], w: Tensor) -> Tensor:
+    """Fused :func:`gasgnn.kernels.edge_mix_reference` (contiguous output, the dtype of the inputs)."""
+    ys, xs = _flat(ys, torch.contiguous_format), _flat(shared, torch.contiguous_format)
+    n = w.shape[0]
+    out = torch.empty(edge_mix_shape(ys, xs, n), device=w.device, dtype=(ys or xs)[0].dtype)
+    _check_device(out)
+    inner = out[0].numel() // n
+    total = out.shape[0] * inner
+    if total:
+        with on_device(out):
             _edge_fwd_kernel[_grid(total)](
                 out, w.contiguous(), _or_dummy(ys, out), _or_dummy(xs, out), total, inner,
-                NE=n, KB=kb, KS=len(xs), ACC=acc, BLOCK=BLOCK,
+                NE=n, KB=len(ys), KS=len(xs), ACC=_acc(out.dtype)[0], BLOCK=BLOCK,
             )
-        return out
+    return out
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        w, *ts = ctx.saved_tensors
-        g = grad_out.contiguous()
-        kb, n, inner = ctx.kb, ctx.n, ctx.inner
-        N = g.shape[0]
-        gys = [torch.empty(s, device=g.device, dtype=g.dtype) for s in ctx.shapes[:kb]]
-        gxs = [torch.empty(s, device=g.device, dtype=g.dtype) for s in ctx.shapes[kb:]]
-        ys, xs = (ts[:kb], ts[kb:]) if ctx.need_w else (gys, gxs)  # unread without NEED_GW
-        total, nb = N * inner, triton.cdiv(N * inner, BLOCK)
-        acc = _ACC.get(g.dtype, tl.float32)
-        acc_dtype = torch.float64 if acc is tl.float64 else torch.float32
-        part = torch.zeros(w.numel() * nb if ctx.need_w else 1, device=g.device, dtype=acc_dtype)
-        if total:
+
+def edge_mix_backward(
+    grad: Tensor, ys: Sequence[Tensor], shared: Sequence[Tensor], w: Tensor, kb: int, ks: int,
+) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
+    """Fused backward of :func:`edge_mix_forward`: the gradients of the ``kb`` edge-batched and the ``ks``
+    shared inputs and, when the inputs are given, of ``w`` (else :obj:`None`: ``w`` needs no gradient and
+    the inputs were not kept)."""
+    need_gw = bool(ys or shared)
+    g = grad.contiguous()
+    _check_device(g)
+    n = w.shape[0]
+    N, inner = g.shape[0], g[0].numel() // n
+    shared_shape = (N, g.shape[1] // n, *g.shape[2:])
+    gys = [torch.empty_like(g) for _ in range(kb)]
+    gxs = [torch.empty(shared_shape, device=g.device, dtype=g.dtype) for _ in range(ks)]
+    ys, xs = (_flat(ys, torch.contiguous_format), _flat(shared, torch.contiguous_format)) if need_gw else (gys, gxs)
+    total = N * inner
+    nb = triton.cdiv(total, BLOCK)
+    acc, acc_dtype = _acc(g.dtype)
+    part = torch.zeros(w.numel() * nb if need_gw else 1, device=g.device, dtype=acc_dtype)
+    if total:
+        with on_device(g):
             _edge_bwd_kernel[(nb,)](
                 g, w.contiguous(), _or_dummy(ys, g), _or_dummy(xs, g), _or_dummy(gys, g), _or_dummy(gxs, g),
-                part, total, inner, nb, NE=n, KB=kb, KS=len(gxs), ACC=acc, BLOCK=BLOCK, NEED_GW=ctx.need_w,
+                part, total, inner, nb, NE=n, KB=kb, KS=ks, ACC=acc, BLOCK=BLOCK, NEED_GW=need_gw,
             )
-        gw = part.view(*w.shape, nb).sum(-1).to(w.dtype) if ctx.need_w else None
-        return (gw, None, *gys, *gxs)
-
-
-def edge_mix_triton(ys: Sequence[Tensor], shared: Sequence[Tensor], w: Tensor) -> Tensor:
-    """:func:`gasgnn.kernels.edge_mix_reference` through the fused kernels."""
-    return EdgeMixFunction.apply(w, len(ys), *ys, *shared)
+    return gys, gxs, (part.view(*w.shape, nb).sum(-1).to(w.dtype) if need_gw else None)

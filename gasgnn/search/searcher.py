@@ -73,7 +73,7 @@ def _frozen(params: list[Tensor]) -> Iterator[None]:
 
 def _fast_net(net: nn.Module, cfg: SearchConfig, device: torch.device) -> nn.Module:
     """The supernet as the steps call it: with ``cuda_graphs``, compiled with CUDA graphs (CUDA only)."""
-    if device.type == "cuda":
+    if device.type == "cuda" and not cfg.deterministic:
         torch.backends.cudnn.benchmark = True  # static shapes: pick the fastest conv algorithms once
     if not cfg.cuda_graphs:
         return net

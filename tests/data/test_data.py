@@ -269,3 +269,19 @@ def test_class_histogram_through_subset(tmp_path):
             minlength=ds.num_classes + 1,
         ),
     )
+
+
+def test_search_loaders_workers_and_pinned_memory(monkeypatch):
+    # --workers auto: none on the CPU (they would take the step's cores), some with a GPU; pinned batches
+    # for asynchronous host-to-GPU copies.
+    monkeypatch.setattr(gd.loaders.os, "cpu_count", lambda: 16)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert gd.default_workers("cpu") == 0 and gd.default_workers("cuda") == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert gd.default_workers("cuda:3") == 1
+    kw = {"num_images": 8, "size": [32, 48]}
+    wl, _, vl, _ = gd.search_loaders("synthetic", None, (16, 24), 2, num_workers=0, dataset_kwargs=kw,
+                                     pin_memory=True)
+    assert wl(0).pin_memory and vl(0).pin_memory
+    wl, *_ = gd.search_loaders("synthetic", None, (16, 24), 2, dataset_kwargs=kw)
+    assert not wl(0).pin_memory

@@ -172,6 +172,22 @@ def test_launched_reads_world_size(monkeypatch):
     assert dist.launched()
 
 
+def test_nccl_group_is_bound_to_the_local_gpu(monkeypatch):
+    # NCCL groups get device_id (this rank's GPU), so NCCL does not guess the device at the first collective.
+    from gasgnn.distributed import group
+
+    seen = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(group.tdist, "is_initialized", lambda: False)
+    monkeypatch.setattr(group.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(group.torch.cuda, "set_device", lambda d: seen.setdefault("set_device", d))
+    monkeypatch.setattr(group.tdist, "init_process_group", lambda *a, **kw: seen.update(args=a, kw=kw))
+    assert dist.init_distributed("nccl")
+    assert seen["kw"]["device_id"] == torch.device("cuda", 1) == seen["set_device"]
+    assert dist.init_distributed("gloo") and seen["kw"]["device_id"] is None
+
+
 def test_shard_sampler_partitions_without_padding():
     shards = [list(dist.ShardSampler(range(7), 3, r)) for r in range(3)]
     assert shards == [[0, 3, 6], [1, 4], [2, 5]]

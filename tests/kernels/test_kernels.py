@@ -1,16 +1,12 @@
-"""The fused mixed-op kernels against the reference, run in Triton's interpreter on the CPU."""
+"""The fused mixed-op kernels against the reference: compiled on a GPU, in Triton's interpreter on the CPU
+(tests/conftest.py sets ``TRITON_INTERPRET=1`` only where there is no GPU). Every comparison runs on one
+device."""
 
-import os
+import pytest
+import torch
 
-# Triton decides between compiling and interpreting when a kernel is decorated, so this must be set
-# before gasgnn.kernels.triton_kernels is first imported (the CI script exports it as well).
-os.environ.setdefault("TRITON_INTERPRET", "1")
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from gasgnn import kernels  # noqa: E402
-from gasgnn.kernels import mixed_sum, mixed_sum_reference, use_backend  # noqa: E402
+from gasgnn import kernels
+from gasgnn.kernels import mixed_sum, mixed_sum_reference, use_backend
 
 needs_triton = pytest.mark.skipif(not kernels.triton_available(), reason="Triton >= 3.2 is not installed")
 
@@ -120,16 +116,16 @@ def test_empty_tensors(triton_mod):
     with use_backend("triton"):
         out = mixed_sum(ys, w)
         out.sum().backward()
-    assert out.shape == (0, 3) and torch.equal(w.grad, torch.zeros(2))
+    assert out.shape == (0, 3) and torch.equal(w.grad, torch.zeros(2, device=_device()))
 
 
 def test_mixed_op_triton_equals_reference(triton_mod):
     from gasgnn.models import MixedOp
     from gasgnn.space import GAS_OPS
 
-    m = MixedOp(4, 2, GAS_OPS)
-    x = torch.randn(2, 4, 7, 5, requires_grad=True)
-    a = torch.randn(len(GAS_OPS), requires_grad=True)
+    m = MixedOp(4, 2, GAS_OPS).to(_device())
+    x = torch.randn(2, 4, 7, 5, device=_device(), requires_grad=True)
+    a = torch.randn(len(GAS_OPS), device=_device(), requires_grad=True)
     res = []
     for backend in ("reference", "triton"):
         with use_backend(backend):

@@ -226,3 +226,14 @@ def test_search_command_sets_every_config_field(tmp_path):
     want = {"head": "ppm", "latency_without_none": False, "w_lr_min": 0.002, "w_momentum": 0.8,
             "w_weight_decay": 1e-4, "a_weight_decay": 0.0, "grad_clip": 3.0}
     assert {k: got[k] for k in want} == want
+
+
+def test_deterministic_leaves_cudnn_benchmark_off(monkeypatch):
+    # cudnn.benchmark picks conv algorithms by timing them: fast, but not reproducible.
+    from gasgnn.search import searcher as S
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    S._fast_net(torch.nn.Identity(), SearchConfig(deterministic=True), torch.device("cuda"))
+    assert torch.backends.cudnn.benchmark is False
+    S._fast_net(torch.nn.Identity(), SearchConfig(), torch.device("cuda"))
+    assert torch.backends.cudnn.benchmark is True
