@@ -9,8 +9,8 @@ import argparse
 import torch
 
 from gasgnn import SearchSpace
-from gasgnn.ggm import build_guide
-from gasgnn.search import arch_param_groups, attention_entropy
+from gasgnn.ggm import attention_entropy, build_guide
+from gasgnn.search import arch_param_groups
 
 torch.set_num_threads(1)
 space = SearchSpace(num_cells=8, channels=8, input_size=(96, 128))

@@ -6,7 +6,6 @@ draws ``A_ij`` for the slots i of cell CELL (rows) and j of cell CELL - 1 (colum
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
@@ -16,11 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from gasgnn import SearchSpace  # noqa: E402
-from gasgnn.ggm import build_guide  # noqa: E402
-from gasgnn.search import (
-    attention_entropy,  # noqa: E402
-    read_metrics,  # noqa: E402
-)
+from gasgnn.ggm import attention_entropy, build_guide  # noqa: E402
+from gasgnn.runner import RunDir  # noqa: E402
 from gasgnn.viz import draw_metrics  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -28,10 +24,10 @@ ap.add_argument("run", type=Path, help="search run directory (config.json, check
 ap.add_argument("cell", type=int, help="target cell (>= 1); the sources are in cell - 1")
 ap.add_argument("prefix", help="output prefix: PREFIX_attention.png, PREFIX_metrics.png")
 a = ap.parse_args()
-run, cell, prefix = a.run, a.cell, a.prefix
-cfg = json.loads((run / "config.json").read_text())
+run, cell, prefix = RunDir(a.run), a.cell, a.prefix
+cfg = run.read_config()
 space = SearchSpace.from_dict(cfg["space"])
-st = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+st = run.load_checkpoint()
 guide = build_guide(cfg["search"]["guide"], space, **cfg["search"]["guide_kwargs"])
 guide.load_state_dict(st["guide"])
 alpha = st["net"]["alpha"]
@@ -55,5 +51,5 @@ ax.set_title(f"GGM attention A_ij, cell {cell - 1} -> {cell}, epoch {st['epoch']
 fig.colorbar(im, ax=ax, fraction=0.046)
 fig.tight_layout()
 fig.savefig(f"{prefix}_attention.png", dpi=110)
-draw_metrics(read_metrics(run / "metrics.csv"), f"{prefix}_metrics.png")
+draw_metrics(run.read_metrics(), f"{prefix}_metrics.png")
 print(A.max(dim=1).values)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from gasgnn import __version__
+from gasgnn.errors import EXIT_CODES, RefusedError, WriteError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,11 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         mod = importlib.import_module(f"gasgnn.commands.{info.name}")
         mod.register(sub)
+    for p in sub.choices.values():  # every command's own parser, for the checks of its flags
+        p.set_defaults(_cmd_parser=p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gasgnn`` command; returns the exit code."""
+    """Entry point of the ``gasgnn`` command; returns the exit code (:data:`gasgnn.errors.EXIT_CODES`:
+    0 done, 1 a write failed, 2 bad input, 3 refused or diverged run, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -54,12 +58,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, KeyError, FileNotFoundError, PermissionError, NotADirectoryError) as e:
-        # Bad input (a malformed file, a wrong path, an impossible setting): one clear line, no traceback.
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"gasgnn {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+        return EXIT_CODES["interrupted"]
+    except BaseException as e:
+        code = exit_code(e)
+        if code is None:
+            raise
+        print(f"gasgnn {args.command}: error: {one_line(e)}", file=sys.stderr)
+        return code
+
+
+def exit_code(e: BaseException) -> int | None:
+    """The exit code of a gasgnn error (:obj:`None`: not one, an unexpected error that keeps its traceback).
+
+    A refused or diverged run is 3, a file that could not be written 1, bad input (a flag, a file, a field) 2.
+    """
+    if isinstance(e, RefusedError):
+        return EXIT_CODES["refused"]
+    if isinstance(e, WriteError):
+        return EXIT_CODES["failed"]
+    if isinstance(e, (ValueError, KeyError, FileNotFoundError, PermissionError, NotADirectoryError,
+                      IsADirectoryError)):
+        return EXIT_CODES["bad_input"]
+    return None
+
+
+def one_line(e: BaseException) -> str:
+    """The message of ``e`` as one line (a ``KeyError``'s text without the quotes ``str`` adds)."""
+    msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    return " ".join(str(msg).split())
 
 
 if __name__ == "__main__":

@@ -1,21 +1,25 @@
 """Small shared helpers: atomic writes, JSON I/O, seeding, device sync, parameter counts.
 
-This module imports nothing from gasgnn: every layer may use it.
+This module imports only :mod:`gasgnn.errors` from gasgnn: every layer may use it.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from gasgnn.errors import WriteError
 
 
 def _publish(tmp: str, path: Path) -> None:
@@ -24,6 +28,36 @@ def _publish(tmp: str, path: Path) -> None:
     os.umask(mask)
     os.chmod(tmp, 0o666 & ~mask)
     os.replace(tmp, path)
+
+
+def _write_failed(e: BaseException, path: Path) -> WriteError:
+    """A :class:`WriteError` naming ``path`` and why (a full disk is the usual reason)."""
+    code = getattr(e, "errno", None)
+    if code == errno.ENOSPC:
+        why = "no space left on the device"
+    elif code == errno.EFBIG:
+        why = "the file-size limit was reached"
+    else:
+        try:
+            free = shutil.disk_usage(path.parent).free
+        except OSError:
+            free = None
+        if free is not None and free < 2**26:
+            why = "the device is full"
+        elif isinstance(e, RuntimeError):  # torch.save's writer: "[enforce fail at inline_container.cc] unexpected pos"
+            why = "the write stopped part-way (a full device or a file-size limit?)"
+        else:
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return WriteError(f"cannot write {path}: {why}; the previous {path.name}, if any, is kept")
+
+
+def _is_io_failure(e: BaseException) -> bool:
+    if isinstance(e, OSError):
+        return True
+    # torch.save's C++ writer raises RuntimeError on a failed write (not on a pickling error)
+    msg = str(e)
+    return isinstance(e, RuntimeError) and any(s in msg for s in ("inline_container", "unexpected pos",
+                                                                    "PytorchStreamWriter", "file write failed"))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -37,19 +71,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
     Returns:
         Path: The destination.
+
+    Raises:
+        WriteError: naming ``path`` when it cannot be written (e.g. a full disk); the old file is kept.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, (FileNotFoundError, PermissionError, NotADirectoryError)):
+            raise _write_failed(e, path) from None
         raise
     return path
 
@@ -81,7 +121,11 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to ``path`` atomically (used for checkpoints)."""
+    """``torch.save`` to ``path`` atomically (used for checkpoints).
+
+    Raises:
+        WriteError: naming ``path`` when it cannot be written (e.g. a full disk); the old file is kept.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -91,9 +135,11 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         _publish(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if _is_io_failure(e) and not isinstance(e, (FileNotFoundError, PermissionError, NotADirectoryError)):
+            raise _write_failed(e, path) from None
         raise
     return path
 
@@ -199,9 +245,14 @@ def resolve_threads(spec: str | int | None, cores: int | None = None, busy: floa
     try:
         n = int(spec)
     except (TypeError, ValueError):
-        raise ValueError(f"--threads: expected 'auto' or a positive number, got {spec!r}") from None
+        raise ValueError(f"--threads (or $GASGNN_THREADS): expected 'auto' or a number >= 1, got {spec!r}") from None
     if n < 1:
-        raise ValueError(f"--threads: must be >= 1, got {n}")
+        raise ValueError(f"--threads (or $GASGNN_THREADS): must be >= 1, got {n}")
+    cores = cores or os.cpu_count() or 1
+    if n > cores:
+        # Why: OpenMP threads beyond the cores wait for each other at every parallel region (minutes per step).
+        raise ValueError(f"--threads {n} (or $GASGNN_THREADS): this machine has {cores} cores, and more threads than "
+                         f"cores make every step slower; use 'auto' or 1..{cores}")
     return n
 
 

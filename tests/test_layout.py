@@ -11,11 +11,13 @@ PKG = Path(__file__).resolve().parents[1] / "gasgnn"
 
 #: Layers, bottom to top. A module may import its own layer and the ones below, never one above.
 LAYERS = [
-    {"gasgnn.utils", "gasgnn.registry", "gasgnn.metrics", "gasgnn.stats", "gasgnn.kernels", "gasgnn.distributed"},
+    {"gasgnn.utils", "gasgnn.errors", "gasgnn.registry", "gasgnn.metrics", "gasgnn.stats", "gasgnn.kernels",
+     "gasgnn.distributed"},
     {"gasgnn.space", "gasgnn.data"},
     {"gasgnn.genotype"},
     {"gasgnn.models"},
     {"gasgnn.ggm", "gasgnn.latency"},
+    {"gasgnn.runner"},
     {"gasgnn.search", "gasgnn.train"},
     {"gasgnn.viz"},
     {"gasgnn.testing", "gasgnn.commands", "gasgnn.cli", "gasgnn.__main__", "gasgnn"},
@@ -147,3 +149,42 @@ def test_layering_checker_flags_an_upward_import(tmp_path):
     mods = modules(pkg)
     assert imports("gasgnn.space.ops", mods["gasgnn.space.ops"], mods) == {"gasgnn.search.searcher"}
     assert layer_of("gasgnn.search.searcher") > layer_of("gasgnn.space.ops")
+
+
+def test_search_and_train_are_peers():
+    # Shared loop machinery lives in gasgnn.runner, below both; neither imports the other.
+    bad = [f"{m} imports {t}" for m, ts in graph().items() for t in sorted(ts)
+           for a, b in (("gasgnn.train", "gasgnn.search"), ("gasgnn.search", "gasgnn.train"))
+           if (m == a or m.startswith(a + ".")) and (t == b or t.startswith(b + "."))]
+    assert bad == []
+
+
+def _run_file_names() -> set[str]:
+    from gasgnn.runner import RunDir
+
+    return {v for k, v in vars(RunDir).items() if k.isupper() and isinstance(v, str) and "." in v}
+
+
+def run_file_literals(root: Path = PKG) -> list[str]:
+    """``file:line: 'name'`` for every string literal spelling a run file's name outside the RunDir module."""
+    names, owner = _run_file_names(), root / "runner" / "rundir.py"
+    out = []
+    for p in sorted(root.rglob("*.py")):
+        if p == owner:
+            continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+                out.append(f"{p.relative_to(root.parent)}:{node.lineno}: {node.value!r}")
+    return out
+
+
+def test_run_file_names_are_spelled_only_by_the_run_directory():
+    assert run_file_literals() == []
+
+
+def test_run_file_checker_sees_a_literal(tmp_path):
+    pkg = tmp_path / "gasgnn"
+    (pkg / "runner").mkdir(parents=True)
+    (pkg / "runner" / "rundir.py").write_text("CHECKPOINT = 'checkpoint.pt'\n")
+    (pkg / "search.py").write_text("def f(d):\n    return d / f\"{'checkpoint.pt'}\"\n")
+    assert run_file_literals(pkg) == ["gasgnn/search.py:2: 'checkpoint.pt'"]

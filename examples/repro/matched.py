@@ -17,7 +17,7 @@ import torch
 
 from gasgnn import Genotype
 from gasgnn.latency import LatencyTable, LatencyTableError, derive_under_latency, lighten
-from gasgnn.search import load_run
+from gasgnn.runner import load_run
 from gasgnn.stats import paired_comparison, summarize
 from gasgnn.viz import analyze
 from repro.jobs import Budget

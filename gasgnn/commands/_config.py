@@ -19,6 +19,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+#: Values of ``--omp-wait`` (and ``$GASGNN_OMP_WAIT``).
+OMP_WAIT_CHOICES = ("auto", "passive", "active", "default")
+
 #: Namespace entries that are not settings of the job (never read from or written to config files).
 NOT_SETTINGS = frozenset({"func", "command", "latency_command", "config", "print_config", "resume", "overwrite",
                           "allow_changes", "json", "help"})
@@ -53,7 +56,7 @@ def add_job_args(p: argparse.ArgumentParser, run_dir: bool = False, resume: bool
     g.add_argument("--threads", default=os.environ.get("GASGNN_THREADS", threads), metavar="auto|N",
                    help="CPU threads; 'auto' uses the cores other processes leave free "
                         f"(default: $GASGNN_THREADS or {threads or 'torch default'})")
-    g.add_argument("--omp-wait", choices=["auto", "passive", "active", "default"],
+    g.add_argument("--omp-wait", choices=list(OMP_WAIT_CHOICES),
                    default=os.environ.get("GASGNN_OMP_WAIT", "auto"),
                    help="OpenMP wait policy: 'passive' sleeps idle threads (robust when other processes share "
                         "the cores, slower on a quiet machine), 'active' spins; 'auto' chooses passive only "
@@ -62,6 +65,10 @@ def add_job_args(p: argparse.ArgumentParser, run_dir: bool = False, resume: bool
     if run_dir:
         g.add_argument("--overwrite", action="store_true",
                        help="replace an earlier run in --out (its files are removed first)")
+        g.add_argument("--logger", action="append", default=[], metavar="NAME",
+                       help="also log metrics (and images) to a backend, repeatable: tensorboard (files in "
+                            "OUT/events; 'tensorboard --logdir OUT/events'), wandb (offline), mlflow (local store); "
+                            "metrics.csv is always written")
     if resume:
         g.add_argument("--allow-changes", action="store_true",
                        help="with --resume: accept settings that differ from the checkpoint's; the new values "
@@ -114,11 +121,53 @@ def _option_map(p: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     return out
 
 
+def _config_value(a: argparse.Action, k: str, v: Any, path: Any) -> Any:
+    """A config file's value for option ``a``, checked as the command line would check it (a file gives typed
+    JSON/YAML values, so ``1.5`` for an integer or ``true`` for a number must not slip through)."""
+    def bad(what: str) -> ValueError:
+        return ValueError(f"--config {path}: key '{k}': expected {what}, got {v!r}")
+
+    def one(x: Any) -> Any:
+        t = a.type
+        if isinstance(x, str) and callable(t):
+            try:
+                return t(x)
+            except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
+                raise bad(f"a value for {a.option_strings[-1]} ({e})") from None
+        if t is int and (isinstance(x, bool) or not isinstance(x, int)):
+            raise bad("an integer")
+        if t is float and (isinstance(x, bool) or not isinstance(x, (int, float))):
+            raise bad("a number")
+        if t is float:
+            return float(x)
+        if t is not None and t not in (int, float) and not isinstance(x, str):
+            raise bad("a string")
+        if t is None and isinstance(x, bool):
+            raise bad("a string or a number")
+        return x
+
+    if a.nargs == 0:  # store_true / store_false
+        if not isinstance(v, bool):
+            raise bad("true or false")
+        return v
+    if v is None:
+        return v
+    if a.nargs in ("*", "+") or isinstance(a.nargs, int) or isinstance(a, argparse._AppendAction):
+        if not isinstance(v, list):
+            raise bad("a list")
+        if isinstance(a.nargs, int) and len(v) != a.nargs:
+            raise bad(f"a list of {a.nargs} values")
+        return [one(x) for x in v]
+    return one(v)
+
+
 def config_defaults(p: argparse.ArgumentParser, path: str | os.PathLike) -> dict[str, Any]:
-    """The options of config file ``path`` as parser defaults (dest -> value) of ``p``.
+    """The options of config file ``path`` as parser defaults (dest -> value) of ``p``, each checked against
+    its option's type, arity and choices.
 
     Raises:
-        ValueError: naming the file and the key for a key that is no option of the command.
+        ValueError: naming the file and the key for a key that is no option of the command or a value the
+            option would refuse on the command line.
     """
     obj = read_config_file(path)
     opts = _option_map(p)
@@ -130,8 +179,10 @@ def config_defaults(p: argparse.ArgumentParser, path: str | os.PathLike) -> dict
                 continue
             raise ValueError(f"--config {path}: unknown key '{k}' (not an option of '{p.prog}'; "
                              f"see '{p.prog} --help')")
-        if a.choices is not None and v is not None and not isinstance(v, list) and v not in a.choices:
-            raise ValueError(f"--config {path}: key '{k}': {v!r} is not one of {list(a.choices)}")
+        v = _config_value(a, str(k), v, path)
+        for x in (v if isinstance(v, list) else [v]):
+            if a.choices is not None and x is not None and x not in a.choices:
+                raise ValueError(f"--config {path}: key '{k}': {x!r} is not one of {list(a.choices)}")
         out[a.dest] = v
     return out
 
@@ -181,24 +232,26 @@ def prepare(parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: a
     needed ``OMP_WAIT_POLICY`` restarts the process, since OpenMP reads it only when it is loaded."""
     sp = getattr(args, "_job_parser", None)
     if sp is None:
+        check_finite_flags(args, getattr(args, "_cmd_parser", None))
         return args
     if args.config is not None:
         sp.set_defaults(**config_defaults(sp, args.config))
         args = parser.parse_args(argv)
     check_finite_flags(args, sp)
-    if args.print_config:
-        json.dump(settings(args), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+    if not hasattr(args, "threads"):  # a command with its own thread option
+        return _print_config(args)
+    omp = getattr(args, "omp_wait", "default")
+    if omp not in OMP_WAIT_CHOICES:  # a default from $GASGNN_OMP_WAIT is not checked by argparse
+        raise ValueError(f"$GASGNN_OMP_WAIT / --omp-wait: {omp!r} is not one of {list(OMP_WAIT_CHOICES)}")
+    n = job_threads(args)
+    if _print_config(args) is None:
         return None
-    policy = omp_wait_policy(getattr(args, "omp_wait", "default"))
+    policy = omp_wait_policy(omp)
     if policy and os.environ.get("OMP_WAIT_POLICY", "").upper() != policy:
         if reexec and not os.environ.get("GASGNN_REEXEC"):
             os.environ.update(OMP_WAIT_POLICY=policy, GASGNN_REEXEC="1")
             sys.stdout.flush()
             os.execv(sys.executable, [sys.executable, "-m", "gasgnn", *(argv if argv is not None else sys.argv[1:])])
-    from gasgnn.utils import resolve_threads
-
-    n = resolve_threads(getattr(args, "threads", None))
     if n is not None:
         import torch
 
@@ -206,13 +259,39 @@ def prepare(parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: a
     return args
 
 
+def _print_config(args: argparse.Namespace) -> argparse.Namespace | None:
+    if args.print_config:
+        json.dump(settings(args), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return None
+    return args
+
+
+def job_threads(args: argparse.Namespace, cores: int | None = None, busy: float | None = None) -> int | None:
+    """The CPU thread count of a job (:func:`gasgnn.utils.resolve_threads`), stored back into ``args.threads``
+    as a number so the run records what it used. With ``--deterministic``, ``auto`` would follow the machine's
+    load and change the floating-point results between two runs, so it becomes all cores (with a note)."""
+    from gasgnn.utils import resolve_threads
+
+    spec = args.threads
+    if getattr(args, "deterministic", False) and str(spec).strip().lower() == "auto":
+        n = cores or os.cpu_count() or 1
+        print(f"gasgnn: --deterministic: --threads auto follows the machine's load, which changes results between "
+              f"runs; using {n} threads (all cores). Pass --threads N to choose.", file=sys.stderr)
+        spec = n
+    n = resolve_threads(spec, cores=cores, busy=busy)
+    if n is not None:
+        args.threads = n
+    return n
+
+
 @contextlib.contextmanager
 def claim_out(args: argparse.Namespace, command: str, out: Path | None = None, main: bool = True) -> Iterator[None]:
-    """Holds ``--out`` for the job (see :func:`gasgnn.search.rundir.claim_run_dir`); a no-op off rank 0."""
+    """Holds ``--out`` for the job (see :func:`gasgnn.runner.claim_run_dir`); a no-op off rank 0."""
     if not main:
         yield
         return
-    from gasgnn.search import claim_run_dir
+    from gasgnn.runner import claim_run_dir
 
     def say(m: str) -> None:
         print(f"{command}: {m}", file=sys.stderr)

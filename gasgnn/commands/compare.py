@@ -61,8 +61,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gasgnn.search import load_run
-    from gasgnn.viz import draw_comparison, load_table, run_row, save_figure
+    from gasgnn.runner import load_run, load_table
+    from gasgnn.viz import draw_comparison, run_row, save_figure
 
     table = load_table(args.table) if args.table is not None else None
     rows = [run_row(load_run(p), table) for p in args.runs]

@@ -60,7 +60,8 @@ def _run(args: argparse.Namespace) -> int:
     from gasgnn.data import build_dataset, eval_transform, search_loaders, train_transform
     from gasgnn.latency import LatencyTable
     from gasgnn.models import GASNet
-    from gasgnn.search import SearchConfig, Searcher, read_summary, write_summary
+    from gasgnn.runner import RunDir
+    from gasgnn.search import SearchConfig, Searcher
     from gasgnn.space import SearchSpace
     from gasgnn.train import TrainConfig, Trainer, benchmark
     from gasgnn.viz import analyze
@@ -89,11 +90,12 @@ def _run(args: argparse.Namespace) -> int:
 
     # 2. Latency table on this machine (with --resume, a killed demo re-uses what it measured).
     t = time.perf_counter()
-    table = LatencyTable.measure(space, device=args.device, path=out / "latency_table.json",
+    run = RunDir(out)
+    table = LatencyTable.measure(space, device=args.device, path=run / RunDir.LATENCY_TABLE,
                                  repeats=5 if args.quick else 20, warmup=2 if args.quick else 5,
                                  heads=(args.head,), progress=not args.json)
     say(f"[2/6] latency table: {len(table)} entries measured on {table.meta.get('device_name')} "
-        f"in {time.perf_counter() - t:.0f} s -> {out / 'latency_table.json'}")
+        f"in {time.perf_counter() - t:.0f} s -> {run / RunDir.LATENCY_TABLE}")
 
     # 3. Search (--resume continues from the run's checkpoint if the demo was interrupted).
     cfg = SearchConfig(epochs=args.search_epochs, warmup_epochs=min(args.warmup_epochs, args.search_epochs - 1),
@@ -103,12 +105,12 @@ def _run(args: argparse.Namespace) -> int:
                         device=args.device, ignore_index=train_set.ignore_index, progress=not args.json,
                         extra_config={"data": {"name": "synthetic", "num_images": args.images, "size": list(size)}})
     t = time.perf_counter()
-    genotype = searcher.run(resume=args.resume and (out / "search" / "checkpoint.pt").is_file(),
+    genotype = searcher.run(resume=args.resume and searcher.checkpoint_path.is_file(),
                             allow_changes=args.allow_changes)
-    genotype.save(out / "genotype.json")
+    run.write_genotype(genotype)
     pred = float(table.predict(genotype, head=args.head))
     say(f"[3/6] search ({args.guide}, latency weight {args.latency_weight}): {time.perf_counter() - t:.0f} s; "
-        f"derived genotype -> {out / 'genotype.json'} (predicted {pred:.2f} ms)")
+        f"derived genotype -> {run / RunDir.GENOTYPE} (predicted {pred:.2f} ms)")
 
     # 4. Train the derived network from scratch, evaluate on the validation images.
     t = time.perf_counter()
@@ -118,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
     trainer = Trainer(genotype, build_dataset("synthetic", split="train", num_images=args.images,
                                               transform=train_transform(size, (0.75, 1.25)), **ds_kw),
                       val_set, tcfg, out=out / "train")
-    res = trainer.fit(resume=args.resume and (out / "train" / "last.pt").is_file(), allow_changes=args.allow_changes)
+    res = trainer.fit(resume=args.resume and trainer.checkpoint_path.is_file(), allow_changes=args.allow_changes)
     miou = float(res["best_miou"])
     say(f"[4/6] training: {res['iterations']} iterations in {time.perf_counter() - t:.0f} s; "
         f"val mIoU {100 * miou:.1f}% -> {out / 'train'}")
@@ -139,7 +141,8 @@ def _run(args: argparse.Namespace) -> int:
         "light_ops": stats.get("light_ops"), "large_rf_last4": stats.get("large_rf_last4"),
         "wall_seconds": time.perf_counter() - t_start,
     }
-    write_summary(out / "search", {**read_summary(out / "search"), "miou": miou, "measured_latency_ms": measured})
+    search_run = RunDir(out / "search")
+    search_run.write_summary({**search_run.read_summary(), "miou": miou, "measured_latency_ms": measured})
     figs = []
     try:
         from gasgnn.viz import draw_run
@@ -148,11 +151,11 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as e:  # figures are a convenience; the numbers above stand without them
         say(f"figures skipped: {e}")
     summary["figures"] = [str(f) for f in figs]
-    write_summary(out, summary)
-    say(f"[6/6] figures: {len(figs)} in {out / 'search' / 'figures'}; summary -> {out / 'summary.json'}")
+    run.write_summary(summary)
+    say(f"[6/6] figures: {len(figs)} in {search_run / RunDir.FIGURES}; summary -> {run / RunDir.SUMMARY}")
     say(f"done in {summary['wall_seconds'] / 60:.1f} min. Next: 'gasgnn viz {out / 'search'}', "
-        f"'gasgnn train --genotype {out / 'genotype.json'} --data camvid', 'gasgnn bench --genotype "
-        f"{out / 'genotype.json'}'.")
+        f"'gasgnn train --genotype {run / RunDir.GENOTYPE} --data camvid', 'gasgnn bench --genotype "
+        f"{run / RunDir.GENOTYPE}'.")
     if args.json:
         emit_json(summary)
     return 0

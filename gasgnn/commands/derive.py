@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from gasgnn.commands._common import emit_json
@@ -34,13 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gasgnn.latency import LatencyTable, derive_under_latency
-    from gasgnn.search import check_out_path, load_run
-    from gasgnn.viz import run_table
+    from gasgnn.runner import RunDir, check_out_path, load_run, run_table
 
     if not args.run.is_dir():
         raise ValueError(f"RUN {args.run} is not a directory (a search run holds genotype.json and alpha_history.pt)")
-    if not args.target_ms > 0:
-        raise ValueError(f"--target-ms must be > 0, got {args.target_ms}")
+    if not (math.isfinite(args.target_ms) and args.target_ms > 0):
+        raise ValueError(f"--target-ms must be a finite number > 0, got {args.target_ms}")
     check_out_path(args.out, "--out", is_dir=False)
     if args.out.exists() and not args.overwrite:
         raise ValueError(f"--out {args.out} exists; pass --overwrite to replace it, or choose another --out")
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                          "(random search keeps no alpha)")
     start = run.genotype
     if start.space is None:
-        raise ValueError(f"{args.run / 'genotype.json'} carries no search space; derive needs it")
+        raise ValueError(f"{RunDir(args.run) / RunDir.GENOTYPE} carries no search space; derive needs it")
     if args.table is not None:
         if not args.table.is_file():
             raise ValueError(f"--table {args.table}: no such file")

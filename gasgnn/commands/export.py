@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gasgnn.genotype import Genotype
     from gasgnn.models import load_model
-    from gasgnn.search import check_out_path
+    from gasgnn.runner import check_out_path
     from gasgnn.train import export_onnx, onnx_parity
 
     check_out_path(args.out, "--out", is_dir=False)

@@ -117,20 +117,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with dist.session(args.dist_backend), claim_out(args, "gasgnn search", main=dist.is_main()):
-        return _run(args)
+    with dist.session(args.dist_backend):
+        plan = _plan(args)  # every check that can refuse the run, before --out is created or touched
+        with claim_out(args, "gasgnn search", main=dist.is_main()):
+            return _run(args, plan)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from gasgnn.latency import LatencyTable
-    from gasgnn.search import SearchConfig, Searcher, random_search
+def _plan(args: argparse.Namespace) -> dict[str, Any]:
+    """Validates the options and builds what needs no run directory: space, config, data, loggers."""
+    from gasgnn.models import Supernet, check_memory, estimate_memory
+    from gasgnn.runner import build_loggers
+    from gasgnn.search import SearchConfig
 
     if args.random and dist.is_distributed():
         raise ValueError("--random runs in one process; launch it without torchrun")
     if args.random and args.resume:  # random search keeps no checkpoint: it would start over silently
         raise ValueError("--resume: a random search (--random) cannot be resumed; run it again with --overwrite")
-    t0 = time.perf_counter()
-    main = dist.is_main()  # only rank 0 measures, writes and prints
     space = space_from_args(args)
     if args.latency_fps_window and args.latency_ms_window:
         raise ValueError("give --latency-fps-window or --latency-ms-window, not both")
@@ -163,16 +165,34 @@ def _run(args: argparse.Namespace) -> int:
         build_guide(args.guide, space, **cfg.guide_kwargs)  # a bad --guide fails now, not after the table
     crop = tuple(args.crop) if args.crop else space.input_size
     device = str(dist.resolve_device(args.device))
-    wl, al, vl, base = search_loaders(args, crop, cfg.batch_size, cfg.seed, device)
+    est = estimate_memory(lambda: Supernet(space, memory=cfg.memory), (cfg.batch_size, space.in_channels, *crop),
+                          training=True)
+    check_memory(est, device, f"the supernet ({space.num_cells} cells) at {crop[0]}x{crop[1]}, batch "
+                              f"{cfg.batch_size}", "--input-size/--crop or --batch-size")
+    loaders = search_loaders(args, crop, cfg.batch_size, cfg.seed, device)
     cfg.num_workers = args.workers  # resolved ('auto': none on the CPU, up to 4 with a GPU)
-    if base.num_classes != space.num_classes:
-        space = space.replace(num_classes=base.num_classes)
+    if loaders[3].num_classes != space.num_classes:
+        space = space.replace(num_classes=loaders[3].num_classes)
+    loggers = build_loggers(args.logger, args.out, "search") if not args.random else []
+    return {"space": space, "cfg": cfg, "crop": crop, "device": device, "loaders": loaders, "loggers": loggers}
+
+
+def _run(args: argparse.Namespace, plan: dict[str, Any]) -> int:
+    from gasgnn.latency import LatencyTable
+    from gasgnn.runner import RunDir
+    from gasgnn.search import Searcher, random_search
+
+    t0 = time.perf_counter()
+    main = dist.is_main()  # only rank 0 measures, writes and prints
+    space, cfg, crop, device = plan["space"], plan["cfg"], plan["crop"], plan["device"]
+    wl, al, vl, base = plan["loaders"]
+    run = RunDir(args.out)
     table = None
     if main:
         args.out.mkdir(parents=True, exist_ok=True)
         from gasgnn.latency import load_or_measure_table
 
-        table = load_or_measure_table(args.latency_table, space, device, save_to=args.out / "latency_table.json",
+        table = load_or_measure_table(args.latency_table, space, device, save_to=run / RunDir.LATENCY_TABLE,
                                       heads=(args.head,))
     if dist.is_distributed():  # one table for all ranks: the latency term must be the same everywhere
         obj = dist.broadcast_object(table.to_dict() if main else None)
@@ -190,8 +210,12 @@ def _run(args: argparse.Namespace) -> int:
                             ignore_index=base.ignore_index, extra_config=data_cfg, progress=not args.json)
         genotype = res.genotype
     else:
+        images = None
+        if any(lg.wants_images for lg in plan["loggers"]):
+            from gasgnn.viz import search_epoch_images as images
         searcher = Searcher(space, cfg, wl, al, vl, table=table, run_dir=args.out, device=device,
-                            ignore_index=base.ignore_index, extra_config=data_cfg, progress=not args.json)
+                            ignore_index=base.ignore_index, extra_config=data_cfg, progress=not args.json,
+                            loggers=plan["loggers"], epoch_images=images)
         genotype = searcher.run(resume=args.resume, allow_changes=args.allow_changes)
     if not main:
         return 0
@@ -199,12 +223,12 @@ def _run(args: argparse.Namespace) -> int:
         make_figures(args.out)
     wall = time.perf_counter() - t0
     pred = float(table.predict(genotype))
-    summary = {"run_dir": str(args.out), "genotype": str(args.out / "genotype.json"),
+    summary = {"run_dir": str(args.out), "genotype": str(run / RunDir.GENOTYPE),
                "predicted_latency_ms": pred, "wall_seconds": wall}
     if args.json:
         emit_json(summary)
     else:
-        print(f"search done in {wall / 60:.1f} min; genotype: {args.out / 'genotype.json'} "
+        print(f"search done in {wall / 60:.1f} min; genotype: {run / RunDir.GENOTYPE} "
               f"(predicted {pred:.2f} ms on {table.meta.get('device_name', args.device)})")
     return 0
 

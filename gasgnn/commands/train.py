@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from gasgnn import distributed as dist
 from gasgnn.commands._common import emit_json
@@ -68,16 +69,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with dist.session(args.dist_backend), claim_out(args, "gasgnn train", main=dist.is_main()):
-        return _run(args)
+    with dist.session(args.dist_backend):
+        trainer = _plan(args)  # every check that can refuse the run, before --out is created or touched
+        with claim_out(args, "gasgnn train", main=dist.is_main()):
+            return _run(args, trainer)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _plan(args: argparse.Namespace) -> Any:
+    """The :class:`~gasgnn.train.Trainer` of the options (config, genotype, data, memory, loggers checked)."""
     from gasgnn.data import build_dataset, eval_transform, train_transform
     from gasgnn.genotype import resolve_genotype
+    from gasgnn.models import build_model, check_memory, estimate_memory, gasnet_spec
+    from gasgnn.runner import build_loggers
     from gasgnn.space import SearchSpace
-    from gasgnn.train import TrainConfig, Trainer, TrainingDiverged
-    from gasgnn.utils import json_safe
+    from gasgnn.train import TrainConfig, Trainer
 
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
@@ -102,19 +107,25 @@ def _run(args: argparse.Namespace) -> int:
         if ds is not None and len(ds) == 0:
             raise ValueError(f"{flag} {split}: no images in {args.data} split '{split}' "
                              f"({getattr(ds, 'root', args.root)}); an empty list file?")
+    spec = gasnet_spec(genotype, train_set.num_classes, cfg.head, cfg.head_channels, cfg.aux)
+    est = estimate_memory(lambda: build_model(spec), (cfg.batch_size, 3, *cfg.crop_size), training=True)
+    check_memory(est, dist.resolve_device(cfg.device), f"the network at {cfg.crop_size[0]}x{cfg.crop_size[1]}, batch "
+                 f"{cfg.batch_size}", "--crop or --batch-size (or the genotype's channels)")
+    loggers = build_loggers(args.logger, args.out, "train")
+    return Trainer(spec, train_set, val_set, cfg, args.out, extra_config={"args": settings(args)}, loggers=loggers)
+
+
+def _run(args: argparse.Namespace, trainer: Any) -> int:
+    from gasgnn.utils import json_safe
+
     main = dist.is_main()  # only rank 0 prints
     log = sys.stderr if args.json else sys.stdout
+    train_set, val_set = trainer.train_set, trainer.val_set
     if main:
         print(f"train: {len(train_set)} images ({args.data}/{args.train_split}), "
               f"val: {len(val_set) if val_set is not None else 0}, {train_set.num_classes} classes -> {args.out}"
               + (f", {dist.world_size()} processes" if dist.is_distributed() else ""), file=log)
-    trainer = Trainer(genotype, train_set, val_set, cfg, args.out, extra_config={"args": settings(args)})
-    try:
-        res = trainer.fit(resume=args.resume, allow_changes=args.allow_changes)
-    except TrainingDiverged as e:
-        if main:
-            print(f"gasgnn train: {e}", file=sys.stderr)
-        return 1
+    res = trainer.fit(resume=args.resume, allow_changes=args.allow_changes)
     if not main:
         return 0
     if args.json:

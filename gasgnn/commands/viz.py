@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gasgnn.search import load_run
-    from gasgnn.viz import draw_run, format_analysis, load_table
+    from gasgnn.runner import load_run, load_table
+    from gasgnn.viz import draw_run, format_analysis
 
     r = load_run(args.run)
     table = load_table(args.table) if args.table is not None else None

@@ -19,7 +19,7 @@ from .camvid import CAMVID_CLASSES, CAMVID_PALETTE, CAMVID_VOID, CamVid, default
 from .cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAINID, CITYSCAPES_PALETTE, Cityscapes
 from .folder import FolderDataset, default_palette, read_classes_file, write_classes_file
 from .io import IMAGE_EXTENSIONS, DatasetError, colorize, read_image, read_mask
-from .loaders import default_workers, make_loader, search_loaders, seed_worker, split_search
+from .loaders import Loader, default_workers, make_loader, search_loaders, seed_worker, split_search, worker_error
 from .registry import DATASETS, available_datasets, build_dataset, register_dataset
 from .stats import class_histogram
 from .synthetic import SyntheticStreets
@@ -88,7 +88,9 @@ __all__ = [
     "to_tensors",
     "denormalize",
     # loaders
+    "Loader",
     "default_workers",
+    "worker_error",
     "make_loader",
     "search_loaders",
     "seed_worker",

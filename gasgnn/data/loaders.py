@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-__all__ = ["default_workers", "make_loader", "search_loaders", "seed_worker", "split_search"]
+__all__ = ["Loader", "default_workers", "make_loader", "search_loaders", "seed_worker", "split_search", "worker_error"]
 
 
 def seed_worker(worker_id: int) -> None:
@@ -27,6 +27,46 @@ def seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
+
+
+def worker_error(e: BaseException) -> BaseException:
+    """The error a data-loader worker raised, as that worker raised it: PyTorch re-raises it in the main
+    process with the worker's whole traceback in the message (``Caught DatasetError in DataLoader worker
+    process 0. Original Traceback ...``); this gives the same type with the worker's own one-line message."""
+    msg = str(e)
+    if "Original Traceback" not in msg:
+        return e
+    last = [ln for ln in msg.strip().splitlines() if ln.strip()][-1]
+    text = last.split(": ", 1)[1] if ": " in last else last
+    try:
+        return type(e)(text)
+    except Exception:  # a type that takes other arguments keeps the long message
+        return e
+
+
+class Loader(DataLoader):
+    """A :class:`~torch.utils.data.DataLoader` whose worker errors reach the caller as the dataset's own
+    message (:func:`worker_error`), the same as with ``num_workers=0``."""
+
+    def __iter__(self) -> Any:
+        it = super().__iter__()
+        if self.num_workers == 0:
+            return it
+        return self._clean(it)
+
+    @staticmethod
+    def _clean(it: Any) -> Any:
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except Exception as e:
+                clean = worker_error(e)
+                if clean is e:
+                    raise
+                raise clean from None
+            yield batch
 
 
 def make_loader(
@@ -63,7 +103,8 @@ def make_loader(
             ``prefetch_factor``, ...).
 
     Returns:
-        DataLoader: The loader; batches are ``(images [N, 3, H, W], masks [N, H, W])``.
+        DataLoader: The loader (a :class:`Loader`: errors raised in its workers keep the dataset's message);
+        batches are ``(images [N, 3, H, W], masks [N, H, W])``.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -71,7 +112,7 @@ def make_loader(
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
     g = torch.Generator()
     g.manual_seed(int(seed))
-    return DataLoader(
+    return Loader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,

@@ -17,6 +17,10 @@ from gasgnn.ggm.convs import (
     is_conv_class,
     resolve_conv_class,
 )
+from gasgnn.ggm.diagnostics import (
+    attention_entropy,
+    guide_diagnostics,
+)
 from gasgnn.ggm.errors import (
     GuideError,
 )
@@ -36,6 +40,8 @@ from gasgnn.ggm.sim_conv import (
 )
 
 __all__ = [
+    "attention_entropy",
+    "guide_diagnostics",
     "GuideError",
     "SimilarityGCNConv",
     "_MLP_PARAMS",

@@ -65,8 +65,8 @@ class AdaptiveLatencyWeight:
     def __init__(self, fps_window: tuple[float, float], factor: float = 1.1, init: float = 1e-3,
                  min_weight: float = 0.0, max_weight: float = math.inf) -> None:
         lo, hi = fps_window
-        if not 0 < lo <= hi:
-            raise ValueError(f"fps_window must be (lo, hi) with 0 < lo <= hi, got {fps_window}")
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+            raise ValueError(f"fps_window must be finite (lo, hi) with 0 < lo <= hi, got {fps_window}")
         if factor <= 1:
             raise ValueError(f"factor must be > 1, got {factor}")
         if not min_weight <= init <= max_weight:

@@ -28,6 +28,13 @@ from gasgnn.models.loading import (
     load_model,
     load_weights,
 )
+from gasgnn.models.memory import (
+    MemoryEstimate,
+    check_memory,
+    estimate_memory,
+    free_memory,
+    human_bytes,
+)
 from gasgnn.models.net import (
     DerivedCell,
     GASNet,
@@ -66,4 +73,9 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "load_weights",
+    "MemoryEstimate",
+    "check_memory",
+    "estimate_memory",
+    "free_memory",
+    "human_bytes",
 ]

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from gasgnn.search.divergence import check_config_values
+__all__ = ["SearchConfig", "check_config_values"]
 
-__all__ = ["SearchConfig"]
+
+def check_config_values(cfg: Any) -> None:
+    """Refuses settings of a :class:`SearchConfig` that cannot give a result: NaN/inf numbers,
+    ``steps_per_epoch < 1``, ``batch_size < 1`` (errors name the field and its flag)."""
+    def flag(k: str) -> str:
+        return f"SearchConfig.{k} (--{k.replace('_', '-')})"
+
+    if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
+        raise ValueError(f"{flag('steps_per_epoch')}: must be >= 1, got {cfg.steps_per_epoch}")
+    if cfg.batch_size < 1:
+        raise ValueError(f"{flag('batch_size')}: must be >= 1, got {cfg.batch_size}")
+    for k, v in asdict(cfg).items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{flag(k)}: must be a finite number, got {v}")
 
 
 @dataclass

@@ -28,7 +28,7 @@ import torch
 from torch_geometric.data import Data, InMemoryDataset
 
 from gasgnn.genotype import Genotype, GenotypeError, genotype_to_data, op_vocabulary
-from gasgnn.search.rundir import read_summary
+from gasgnn.runner import RunDir
 
 _LATENCY_KEYS = ("measured_latency_ms", "latency_ms")
 _MIOU_KEYS = ("miou", "best_miou", "val_miou")
@@ -61,12 +61,12 @@ def samples_from_run(run_dir: str | os.PathLike, vocab: Sequence[str]) -> list[D
         GenotypeError: naming the directory when a file is missing or malformed.
     """
     run = Path(run_dir)
-    gfile = run / "genotype.json"
-    if not gfile.is_file():
-        raise GenotypeError(f"{run}: no genotype.json (not a gasgnn run directory)")
-    genotype = Genotype.load(gfile)
+    rd = RunDir(run)
+    if not rd.has(RunDir.GENOTYPE):
+        raise GenotypeError(f"{run}: no {RunDir.GENOTYPE} (not a gasgnn run directory)")
+    genotype = rd.read_genotype()
     try:
-        summary = read_summary(run)
+        summary = rd.read_summary()
     except ValueError as e:
         raise GenotypeError(str(e)) from None
     size = summary.get("input_size")
@@ -153,10 +153,10 @@ class GenotypeDataset(InMemoryDataset):
     def _run_dirs(self) -> list[Path]:
         dirs: list[Path] = []
         for p in self.runs:
-            if (p / "genotype.json").is_file():
+            if RunDir(p).has(RunDir.GENOTYPE):
                 dirs.append(p)
             elif p.is_dir():
-                dirs += sorted(f.parent for f in p.rglob("genotype.json"))
+                dirs += sorted(f.parent for f in p.rglob(RunDir.GENOTYPE))
             else:
                 raise GenotypeError(f"{p}: not a directory")
         return dirs

@@ -7,8 +7,6 @@ drawings and ``gasgnn compare`` treat it like any other run.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,9 +21,8 @@ from gasgnn.genotype import Genotype, random_genotype
 from gasgnn.latency import LatencyTable, lighten
 from gasgnn.metrics import ConfusionMatrix
 from gasgnn.models import GASNet
-from gasgnn.search.rundir import write_summary
+from gasgnn.runner import RunDir
 from gasgnn.space import SearchSpace
-from gasgnn.utils import atomic_write_text, write_json
 
 
 @dataclass
@@ -182,15 +179,15 @@ def random_search(
     """
     gen = torch.Generator().manual_seed(seed)
     candidates = sample_under_target(space, num_samples, table, target_ms, head, gen, sampler=sampler)
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        write_json(run_dir / "config.json", {
+    run = RunDir(run_dir) if run_dir is not None else None
+    if run is not None:
+        run.write_config({
             "space": space.to_dict(), "guide": "random", "latency_weight": None, "num_samples": num_samples,
             "steps_per_sample": steps_per_sample, "target_ms": target_ms, "sampler": sampler, "seed": seed,
             **(extra_config or {}),
         })
         if table is not None:
-            table.save(run_dir / "latency_table.json")
+            run.write_table(table)
     trials: list[dict[str, Any]] = []
     best: tuple[float, int] = (-1.0, -1)
     for i, (g, pred) in enumerate(tqdm(candidates, desc="random search", disable=not progress)):
@@ -200,17 +197,13 @@ def random_search(
         trials.append({"trial": i, "miou": miou, "predicted_latency_ms": pred})
         if miou > best[0]:
             best = (miou, i)
-        if run_dir is not None:
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=["trial", "miou", "predicted_latency_ms"])
-            w.writeheader()
-            w.writerows(trials)
-            atomic_write_text(run_dir / "trials.csv", buf.getvalue())
+        if run is not None:
+            run.write_csv(RunDir.TRIALS, trials, ["trial", "miou", "predicted_latency_ms"])
     genotype, pred = candidates[best[1]]
-    if run_dir is not None:
-        genotype.save(run_dir / "genotype.json")
-        write_summary(run_dir, {
-            "name": run_dir.name, "guide": "random", "latency_weight": None, "predicted_latency_ms": pred,
+    if run is not None:
+        run.write_genotype(genotype)
+        run.write_summary({
+            "name": run.path.name, "guide": "random", "latency_weight": None, "predicted_latency_ms": pred,
             "supernet_miou": None, "miou": None, "selection_miou": best[0], "measured_latency_ms": None,
         })
     return RandomSearchResult(genotype, best[0], pred, trials)

@@ -11,6 +11,13 @@ from gasgnn.train.bench import (
     make_runner,
     peak_memory_mb,
 )
+from gasgnn.train.config import (
+    TrainConfig,
+    poly_warmup,
+)
+from gasgnn.train.curves import (
+    plot_curves,
+)
 from gasgnn.train.evaluate import (
     evaluate,
     predict,
@@ -28,11 +35,8 @@ from gasgnn.train.losses import (
 )
 from gasgnn.train.trainer import (
     RESUMABLE_CHANGES,
-    TrainConfig,
     Trainer,
     TrainingDiverged,
-    plot_curves,
-    poly_warmup,
 )
 
 __all__ = [

@@ -1,7 +1,8 @@
-"""Training derived networks from scratch: :class:`Trainer`, its config, losses and LR schedule.
+"""Training derived networks from scratch: :class:`Trainer`.
 
 The trainer runs SGD with a poly schedule and linear warm-up, optional auxiliary head, OHEM or
-median-frequency class weights, mixed precision on CUDA, and writes one run directory:
+median-frequency class weights, mixed precision on CUDA, and writes one run directory
+(:class:`~gasgnn.runner.RunDir`):
 
 .. code-block:: text
 
@@ -14,7 +15,8 @@ median-frequency class weights, mixed precision on CUDA, and writes one run dire
 
 ``Trainer(...).fit(resume=True)`` continues from ``last.pt``; on the CPU in deterministic mode the
 resumed run ends with exactly the weights of an uninterrupted one (every epoch's shuffle order is a
-function of the seed and the epoch, and the RNG states are restored).
+function of the seed and the epoch, and the RNG states are restored). ``last.pt`` is written before each
+validation, so a validation that fails keeps the trained epoch.
 
 Under ``torchrun`` the network is wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`,
 each rank trains on its :class:`~torch.utils.data.DistributedSampler` shard (``batch_size`` images
@@ -23,14 +25,12 @@ per rank), validation sums the ranks' confusion matrices, and only rank 0 writes
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,140 +40,27 @@ from tqdm.auto import tqdm
 
 from gasgnn import distributed as dist
 from gasgnn.data import make_loader
+from gasgnn.errors import DivergedError
 from gasgnn.genotype import Genotype
-from gasgnn.models import build_model, gasnet_spec, load_checkpoint
-from gasgnn.search import resume as _resume
+from gasgnn.models import build_model, gasnet_spec
+from gasgnn.runner import Change, MetricLogger, RunDir, RunLoop, cpu_threads, set_lambda_lr
+from gasgnn.train.config import TrainConfig, poly_warmup
+from gasgnn.train.curves import plot_curves
 from gasgnn.train.evaluate import evaluate
 from gasgnn.train.losses import OhemCrossEntropy, median_frequency_weights
-from gasgnn.utils import (
-    atomic_torch_save,
-    atomic_write_bytes,
-    atomic_write_text,
-    nonfinite_state,
-    rng_state,
-    seed_everything,
-    set_rng_state,
-    write_json,
-)
+from gasgnn.utils import rng_state, seed_everything, set_rng_state
 
-__all__ = ["RESUMABLE_CHANGES", "TrainConfig", "Trainer", "TrainingDiverged", "poly_warmup", "plot_curves"]
+__all__ = ["RESUMABLE_CHANGES", "Trainer", "TrainingDiverged"]
 
 #: Config fields that may differ between a run and its resumption (they do not change the results).
 RESUMABLE_CHANGES = frozenset({"workers", "progress", "device"})
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(DivergedError):
     """The training loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-@dataclass
-class TrainConfig:
-    """Training hyper-parameters (every field is a ``gasgnn train`` option).
-
-    Args:
-        epochs (int, optional): Epochs. (default: :obj:`100`)
-        batch_size (int, optional): Images per step. (default: :obj:`8`)
-        lr (float, optional): Peak learning rate of SGD. (default: :obj:`0.01`)
-        momentum (float, optional): SGD momentum. (default: :obj:`0.9`)
-        weight_decay (float, optional): Weight decay. (default: :obj:`5e-4`)
-        warmup_iters (int, optional): Linear warm-up iterations. (default: :obj:`200`)
-        warmup_factor (float, optional): LR factor at iteration 0 of the warm-up. (default: :obj:`0.1`)
-        poly_power (float, optional): Exponent of the poly decay. (default: :obj:`0.9`)
-        max_iters (int, optional): Cap on total iterations (the schedule ends there). (default: :obj:`None`)
-        crop_size (tuple, optional): Training crop ``(H, W)``. (default: ``(360, 480)``)
-        scale_range (tuple, optional): Random scale range. (default: ``(0.5, 2.0)``)
-        val_size (tuple, optional): Resize validation images; :obj:`None` = native. (default: :obj:`None`)
-        val_every (int, optional): Validate every n epochs (and at the last). (default: :obj:`1`)
-        head (str, optional): ``'aspp'`` or ``'ppm'``. (default: :obj:`"aspp"`)
-        head_channels (int, optional): Head width. (default: :obj:`128`)
-        aux (bool, optional): Auxiliary head. (default: :obj:`False`)
-        aux_weight (float, optional): Its loss weight. (default: :obj:`0.4`)
-        ohem (bool, optional): OHEM cross-entropy. (default: :obj:`False`)
-        ohem_thresh (float, optional): OHEM keeps pixels whose true-class probability is below this.
-            (default: :obj:`0.7`)
-        ohem_min_kept (int, optional): ... and at least this many pixels per batch. (default: :obj:`100000`)
-        class_weights (bool, optional): Median-frequency class weights. (default: :obj:`False`)
-        amp (bool, optional): Mixed precision (CUDA only; ignored on the CPU). (default: :obj:`False`)
-        workers (int, optional): Loader processes. (default: :obj:`2`)
-        seed (int, optional): Seed of weights, shuffling and augmentation. (default: :obj:`0`)
-        deterministic (bool, optional): Deterministic algorithms. (default: :obj:`False`)
-        device (str, optional): ``'auto'``, ``'cpu'`` or ``'cuda'`` (``cuda:LOCAL_RANK`` under
-            ``torchrun``). (default: ``"auto"``)
-        progress (bool, optional): Progress bars (rank 0 only). (default: :obj:`True`)
-        sync_bn (bool, optional): Distributed runs: synchronised batch norm (statistics over the global
-            batch). (default: :obj:`False`)
-    """
-
-    epochs: int = 100
-    batch_size: int = 8
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_iters: int = 200
-    warmup_factor: float = 0.1
-    poly_power: float = 0.9
-    max_iters: int | None = None
-    crop_size: tuple[int, int] = (360, 480)
-    scale_range: tuple[float, float] = (0.5, 2.0)
-    val_size: tuple[int, int] | None = None
-    val_every: int = 1
-    head: str = "aspp"
-    head_channels: int = 128
-    aux: bool = False
-    aux_weight: float = 0.4
-    ohem: bool = False
-    ohem_thresh: float = 0.7
-    ohem_min_kept: int = 100_000
-    class_weights: bool = False
-    amp: bool = False
-    workers: int = 2
-    seed: int = 0
-    deterministic: bool = False
-    device: str = "auto"
-    progress: bool = True
-    sync_bn: bool = False
-
-    def __post_init__(self) -> None:
-        self.crop_size = tuple(int(v) for v in self.crop_size)  # type: ignore[assignment]
-        self.scale_range = tuple(float(v) for v in self.scale_range)  # type: ignore[assignment]
-        if self.val_size is not None:
-            self.val_size = tuple(int(v) for v in self.val_size)  # type: ignore[assignment]
-        for name in ("epochs", "batch_size", "val_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig.{name}: must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"TrainConfig.lr: must be > 0, got {self.lr}")
-        if self.max_iters is not None and self.max_iters < 1:
-            raise ValueError(f"TrainConfig.max_iters: must be >= 1, got {self.max_iters}")
-        if not 0 < self.ohem_thresh <= 1:
-            raise ValueError(f"TrainConfig.ohem_thresh: must be in (0, 1], got {self.ohem_thresh}")
-
-
-def poly_warmup(total_iters: int, warmup_iters: int, warmup_factor: float = 0.1, power: float = 0.9
-                ) -> Callable[[int], float]:
-    """The LR factor per iteration: linear warm-up from ``warmup_factor`` to 1, then poly decay to 0.
-
-    Args:
-        total_iters (int): Iterations of the whole run.
-        warmup_iters (int): Warm-up iterations (clipped to ``total_iters``).
-        warmup_factor (float, optional): Factor at iteration 0. (default: :obj:`0.1`)
-        power (float, optional): Poly exponent. (default: :obj:`0.9`)
-
-    Returns:
-        callable: ``it -> factor`` for :class:`~torch.optim.lr_scheduler.LambdaLR`.
-    """
-    warmup_iters = min(warmup_iters, total_iters)
-
-    def factor(it: int) -> float:
-        poly = max(0.0, 1.0 - it / total_iters) ** power
-        if it < warmup_iters:
-            return poly * (warmup_factor + (1.0 - warmup_factor) * it / warmup_iters)
-        return poly
-
-    return factor
-
-
-class Trainer:
+class Trainer(RunLoop):
     """Trains a segmentation network from scratch and tracks validation mIoU.
 
     Args:
@@ -187,7 +74,18 @@ class Trainer:
         out (str or PathLike, optional): Run directory. (default: ``"runs/train"``)
         callbacks (sequence of callable, optional): ``cb(trainer, row)`` after each epoch's checkpoint
             (on every rank of a distributed run; :func:`gasgnn.distributed.is_main` tells rank 0).
+        extra_config (dict, optional): Recorded in ``config.json`` (e.g. the command's options).
+        loggers (sequence, optional): Logger backends besides ``metrics.csv`` (e.g. ``["tensorboard"]``).
     """
+
+    kind = "train"
+    checkpoint_file = RunDir.LAST
+    metric_fields = ("epoch", "lr", "train_loss", "val_miou", "val_pixel_acc", "seconds")
+    metric_newline = "\n"
+    harmless = frozenset(f"config.{k}" for k in RESUMABLE_CHANGES)
+    fixed = ("spec",)
+    lower = "a lower --lr (or a longer --warmup-iters, or no --amp)"
+    diverged_error = TrainingDiverged
 
     def __init__(
         self,
@@ -198,7 +96,9 @@ class Trainer:
         out: str | os.PathLike = "runs/train",
         callbacks: Sequence[Callable[[Trainer, dict[str, Any]], None]] = (),
         extra_config: dict[str, Any] | None = None,
+        loggers: Sequence[str | MetricLogger] = (),
     ) -> None:
+        super().__init__(out, loggers)
         self.config = cfg = config or TrainConfig()
         self.extra_config = dict(extra_config or {})  # recorded in config.json (e.g. the command's options)
         if val_set is not None and len(val_set) == 0:
@@ -216,11 +116,14 @@ class Trainer:
         self.spec = model
         self.device = dist.resolve_device(cfg.device)
         self.use_amp = cfg.amp and self.device.type == "cuda"
-        self.history: list[dict[str, Any]] = []
-        self.epoch = 0  # completed epochs
         self.iteration = 0
         self.best_miou = -math.inf
         self.best_epoch = -1
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """One row per completed epoch (``metrics.csv`` plus the per-class IoU)."""
+        return self.rows
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -286,56 +189,54 @@ class Trainer:
             "palette": [list(c) for c in getattr(ds, "palette", [])],
         }
 
-    # ------------------------------------------------------------------------------------------
-    def save_checkpoint(self) -> Path:
-        """Writes ``last.pt`` atomically with everything :meth:`fit` needs to resume."""
-        state = {
+    # --- the checkpoint (RunLoop's typed interface) ------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """The settings that change a training's results (compared on resume)."""
+        return {"config": self._config_dict(), "spec": self.spec, "threads": cpu_threads(self.device)}
+
+    def checkpoint_settings(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(state.get("settings") or {"config": state.get("config", {}), "spec": state.get("spec")})
+
+    def check_checkpoint(self, state: Any, path: Path) -> None:
+        if not isinstance(state, dict) or not {"model", "spec", "optimizer"} <= set(state):
+            raise ValueError(f"--resume: {path} is not a training checkpoint of 'gasgnn train' (needs 'model', "
+                             f"'spec' and 'optimizer')")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything :meth:`fit` needs to resume."""
+        return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "iteration": self.iteration, "best_miou": self.best_miou,
-            "best_epoch": self.best_epoch, "history": self.history, "rng": rng_state(), "spec": self.spec,
+            "best_epoch": self.best_epoch, "history": self.rows, "rng": rng_state(), "spec": self.spec,
             "config": self._config_dict(), "dataset": self._dataset_meta(), "world_size": dist.world_size(),
         }
-        return atomic_torch_save(state, self.out / "last.pt")
 
-    def load_checkpoint(self, path: str | os.PathLike, allow_changes: bool = False) -> None:
-        """Restores :meth:`save_checkpoint`'s state (after the model is built); ``allow_changes`` applies and
-        records a differing config (:mod:`gasgnn.search.resume`) instead of refusing it."""
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restores :meth:`state_dict` (after the model is built)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.iteration = int(state["epoch"]), int(state["iteration"])
+        self.best_miou, self.best_epoch = float(state["best_miou"]), int(state["best_epoch"])
+        self.rows = list(state["history"])
+        set_rng_state(state["rng"])
+        if state.get("world_size", 1) != dist.world_size() and dist.is_main():
+            print(f"resume: {self.checkpoint_path} was written by {state.get('world_size', 1)} processes, this run "
+                  f"has {dist.world_size()}; the global batch and the schedule length change", file=sys.stderr)
 
-        ckpt = load_checkpoint(path, map_location=self.device)
-        if ckpt["spec"] != self.spec:
-            raise ValueError(f"resume: {path} was trained with another network (model spec differs)")
-        old, new = ckpt.get("config", {}), self._config_dict()
-        # A field newer than the checkpoint counts as its default (old runs resume unchanged).
-        diff = [k for k in new if k not in RESUMABLE_CHANGES and old.get(k, getattr(TrainConfig, k, None)) != new[k]]
-        changes = [(k, old.get(k, getattr(TrainConfig, k, None)), new[k]) for k in diff]
-        _resume.check_changes(changes, path, allow_changes)
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        self.epoch, self.iteration = int(ckpt["epoch"]), int(ckpt["iteration"])
-        self.best_miou, self.best_epoch = float(ckpt["best_miou"]), int(ckpt["best_epoch"])
-        self.history = list(ckpt["history"])
-        set_rng_state(ckpt["rng"])
-        _resume.apply_train_changes(self, changes)  # e.g. a lower --lr after a divergence, for real
-        if ckpt.get("world_size", 1) != dist.world_size() and dist.is_main():
-            print(f"resume: {path} was written by {ckpt.get('world_size', 1)} processes, this run has "
-                  f"{dist.world_size()}; the global batch and the schedule length change", file=sys.stderr)
-
-    def _write_logs(self) -> None:
-        cols = ["epoch", "lr", "train_loss", "val_miou", "val_pixel_acc", "seconds"]
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-        w.writeheader()
-        w.writerows(self.history)
-        atomic_write_text(self.out / "metrics.csv", buf.getvalue())
-        atomic_write_bytes(self.out / "curves.png", plot_curves(self.history))
+    def apply_changes(self, changes: list[Change]) -> None:
+        """The new learning rate, momentum and weight decay go into the optimiser and the poly schedule's
+        ``base_lrs`` (e.g. a lower ``--lr`` after a divergence, for real)."""
+        cfg = self.config
+        set_lambda_lr(self.optimizer, self.scheduler, cfg.lr)
+        for g in self.optimizer.param_groups:
+            g["momentum"], g["weight_decay"] = cfg.momentum, cfg.weight_decay
 
     # ------------------------------------------------------------------------------------------
     def train_epoch(self) -> float:
         """Runs one epoch (or up to ``max_iters``); returns the mean training loss."""
-
         cfg = self.config
         self.net.train()
         # One loader per epoch seeded by (seed, epoch): the shuffle order does not depend on history.
@@ -363,18 +264,10 @@ class Trainer:
                 else:
                     loss = self.criterion(out.float(), masks)
             # Distributed: the mean over the ranks, so a NaN anywhere stops every rank together.
-            value = dist.reduce_scalar(loss, "mean")  # float(loss) in one process
+            value = dist.reduce_scalar(loss, "mean")
             if not math.isfinite(value):
-                last = self.out / "last.pt"
-                keep = (f"the last good checkpoint {last} (epoch {self.epoch}) is kept"
-                        if last.is_file() else "no checkpoint was written yet")
-                raise TrainingDiverged(
-                    f"training loss became {value} at epoch {self.epoch + 1}, "
-                    f"iteration {self.iteration + 1}; "
-                    f"stopped ({keep}). Try a lower --lr (with --resume --allow-changes), a longer warm-up, "
-                    f"or no --amp."
-                )
-            self._check_finite()  # a finite loss can hide NaN/inf weights or BatchNorm running statistics
+                raise self.diverged(f"training loss became {value} (iteration {self.iteration + 1})")
+            self.check_modules(model=self.model)  # a finite loss can hide NaN/inf weights or BN statistics
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -387,16 +280,8 @@ class Trainer:
         bar.close()
         return total / max(count, 1)
 
-    def _check_finite(self) -> None:
-        bad, last = nonfinite_state(self.model), self.out / "last.pt"
-        if bad:
-            keep = f"the last good checkpoint {last} is kept" if last.is_file() else "no checkpoint was written yet"
-            raise TrainingDiverged(f"non-finite values in {', '.join(bad)} at epoch {self.epoch + 1}; stopped "
-                                   f"({keep}). Resume with a lower --lr and --allow-changes, or a longer warm-up.")
-
     def validate(self) -> dict[str, Any]:
         """Evaluates on the validation set (native size or ``val_size``; single scale)."""
-
         # Distributed: an unpadded shard per rank; evaluate() sums the ranks' confusion matrices.
         loader = make_loader(self.val_set, 1, shuffle=False, num_workers=self.config.workers,
                              sampler=dist.shard_sampler(self.val_set))
@@ -421,78 +306,57 @@ class Trainer:
         cfg = self.config
         t_start = time.perf_counter()
         self._setup()
-        last = self.out / "last.pt"
-        if resume and not last.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint {last} to continue (omit --resume to start a new run)")
+        self.allow_changes = allow_changes
         if resume:
-            self.load_checkpoint(last, allow_changes)
-            dist.check_same(self.epoch, f"the epoch resumed from {last}")
+            self.resume(map_location=self.device)
+            dist.check_same(self.epoch, f"the epoch resumed from {self.checkpoint_path}")
         dist.check_identical(self.model.named_parameters(), "network weights")
         main = dist.is_main()  # only rank 0 writes
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
-            write_json(self.out / "config.json", {"config": self._config_dict(), "spec": self.spec,
-                                                  "dataset": self._dataset_meta(), **self.extra_config})
-        while self.epoch < cfg.epochs and self.iteration < self.total_iters:
-            t0 = time.perf_counter()
-            dist.seed_rank(cfg.seed, self.epoch)  # distributed: per-rank augmentation, reproducible on resume
-            lr = self.optimizer.param_groups[0]["lr"]
-            train_loss = self.train_epoch()
-            self.epoch += 1
-            final = self.epoch == cfg.epochs or self.iteration >= self.total_iters
-            row: dict[str, Any] = {"epoch": self.epoch, "lr": lr, "train_loss": train_loss,
-                                   "val_miou": math.nan, "val_pixel_acc": math.nan}
-            if self.val_set is not None and (self.epoch % cfg.val_every == 0 or final):
-                res = self.validate()
-                row.update(val_miou=res["miou"], val_pixel_acc=res["pixel_acc"],
-                           val_per_class_iou=res["per_class_iou"])
-            row["seconds"] = time.perf_counter() - t0
-            self._check_finite()  # best.pt and last.pt are written only from a finite model
-            self.history.append(row)
-            score = row["val_miou"] if self.val_set is not None else -train_loss
-            if not math.isnan(score) and score > self.best_miou:
-                self.best_miou, self.best_epoch = score, self.epoch
-                if main:
-                    atomic_torch_save({"model": self.model.state_dict(), "spec": self.spec, "epoch": self.epoch,
-                                       "miou": row["val_miou"], "dataset": self._dataset_meta(),
-                                       "config": self._config_dict()}, self.out / "best.pt")
-            if main:
-                self.save_checkpoint()
-                self._write_logs()
-            dist.barrier()  # last.pt of this epoch exists before any rank moves on (or is killed)
-            for cb in self.callbacks:
-                cb(self, row)
-        best = self.best_miou if self.val_set is not None else (self.history[-1]["val_miou"] if self.history
-                                                                 else math.nan)
+            self.run_dir.write_config({"config": self._config_dict(), "spec": self.spec,
+                                       "dataset": self._dataset_meta(), "threads": cpu_threads(self.device),
+                                       **self.extra_config})
+        self.start_logging(config=self.settings())  # a resumed run rewrites metrics.csv from its checkpoint
+        try:
+            while self.epoch < cfg.epochs and self.iteration < self.total_iters:
+                self._fit_epoch(main)
+        finally:
+            self.close_loggers()
+        best = self.best_miou if self.val_set is not None else (self.rows[-1]["val_miou"] if self.rows else math.nan)
         return {"best_miou": best, "best_epoch": self.best_epoch, "epochs": self.epoch,
-                "iterations": self.iteration, "last": self.history[-1] if self.history else None,
+                "iterations": self.iteration, "last": self.rows[-1] if self.rows else None,
                 "seconds": time.perf_counter() - t_start, "out": str(self.out)}
 
-
-def plot_curves(history: Sequence[dict[str, Any]]) -> bytes:
-    """PNG bytes of the training curves (loss; validation mIoU and pixel accuracy), matplotlib Agg."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    ep = [r["epoch"] for r in history]
-    fig = Figure(figsize=(9, 3.5))
-    ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(ep, [r["train_loss"] for r in history], marker=".")
-    ax1.set(xlabel="epoch", ylabel="train loss", title="training loss")
-    val = [(e, r["val_miou"], r["val_pixel_acc"]) for e, r in zip(ep, history)
-           if not math.isnan(r["val_miou"])]
-    if val:
-        ax2.plot([v[0] for v in val], [100 * v[1] for v in val], marker=".", label="mIoU")
-        ax2.plot([v[0] for v in val], [100 * v[2] for v in val], marker=".", label="pixel acc.")
-        ax2.legend()
-    ax2.set(xlabel="epoch", ylabel="%", title="validation")
-    from matplotlib.ticker import MaxNLocator
-
-    for ax in (ax1, ax2):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
+    def _fit_epoch(self, main: bool) -> None:
+        cfg, t0 = self.config, time.perf_counter()
+        dist.seed_rank(cfg.seed, self.epoch)  # distributed: per-rank augmentation, reproducible on resume
+        lr = self.optimizer.param_groups[0]["lr"]
+        train_loss = self.train_epoch()
+        self.epoch += 1
+        final = self.epoch == cfg.epochs or self.iteration >= self.total_iters
+        row: dict[str, Any] = {"epoch": self.epoch, "lr": lr, "train_loss": train_loss,
+                               "val_miou": math.nan, "val_pixel_acc": math.nan}
+        self.rows.append(row)
+        self.check_modules(model=self.model)  # last.pt and best.pt are written only from a finite model
+        if self.val_set is not None and (self.epoch % cfg.val_every == 0 or final):
+            if main:
+                self.save_checkpoint()  # the trained epoch survives a validation that fails
+            dist.barrier()
+            res = self.validate()
+            row.update(val_miou=res["miou"], val_pixel_acc=res["pixel_acc"], val_per_class_iou=res["per_class_iou"])
+        row["seconds"] = time.perf_counter() - t0
+        score = row["val_miou"] if self.val_set is not None else -train_loss
+        if not math.isnan(score) and score > self.best_miou:
+            self.best_miou, self.best_epoch = score, self.epoch
+            if main:
+                self.run_dir.save_checkpoint({"model": self.model.state_dict(), "spec": self.spec, "epoch": self.epoch,
+                                              "miou": row["val_miou"], "dataset": self._dataset_meta(),
+                                              "config": self._config_dict()}, RunDir.BEST)
+        if main:
+            self.save_checkpoint()
+            self.log_epoch(row, {"lr": lr})
+            self.run_dir.write_bytes(RunDir.CURVES, plot_curves(self.rows))
+        dist.barrier()  # last.pt of this epoch exists before any rank moves on (or is killed)
+        for cb in self.callbacks:
+            cb(self, row)

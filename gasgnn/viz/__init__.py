@@ -8,11 +8,9 @@ from gasgnn.viz.analysis import (
     distance_matrix,
     format_analysis,
     genotype_params,
-    load_table,
     pareto_front,
     predicted_latency,
     run_row,
-    run_table,
     stages,
 )
 from gasgnn.viz.charts import (
@@ -22,6 +20,8 @@ from gasgnn.viz.charts import (
     draw_metrics,
     draw_pareto,
     draw_run,
+    figure_array,
+    search_epoch_images,
 )
 from gasgnn.viz.drawings import (
     draw_cell,
@@ -64,8 +64,6 @@ __all__ = [
     "stages",
     "pareto_front",
     "predicted_latency",
-    "load_table",
-    "run_table",
     "genotype_params",
     "analyze",
     "format_analysis",
@@ -78,4 +76,6 @@ __all__ = [
     "draw_metrics",
     "draw_comparison",
     "draw_run",
+    "figure_array",
+    "search_epoch_images",
 ]

@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from gasgnn.genotype import CellGenotype, Genotype, GenotypeError
-from gasgnn.latency import LatencyTable
 from gasgnn.models import GASNet
-from gasgnn.search import Run
+from gasgnn.runner import Run
 from gasgnn.space import OPS
 from gasgnn.utils import count_params
 
@@ -130,38 +127,6 @@ def predicted_latency(table: Any, genotype: Genotype) -> tuple[float | None, lis
             if k >= 0:
                 per_cell[k] += float(table[key])
     return total, per_cell
-
-
-def load_table(path: str | os.PathLike) -> Any:
-    """Loads a latency table file with :meth:`gasgnn.latency.LatencyTable.load`."""
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"latency table not found: {path}")
-    return LatencyTable.load(path)
-
-
-def run_table(run: Run, notes: list[str] | None = None) -> Any:
-    """The run's latency table: ``config.json``'s ``latency_table`` path (relative to the run directory
-    or the working directory), else ``RUN_DIR/latency_table.json``; :obj:`None` (with a note) when
-    there is none or it cannot be read."""
-    notes = notes if notes is not None else run.notes
-    if not run.is_dir:
-        return None
-    cands = []
-    ref = run.config.get("latency_table")
-    if isinstance(ref, str):
-        cands += [run.path / ref, Path(ref)]
-    cands.append(run.path / "latency_table.json")
-    for p in cands:
-        if p.is_file():
-            try:
-                return load_table(p)
-            except (ValueError, KeyError, ImportError) as e:
-                notes.append(f"latency table {p} skipped: {e}")
-                return None
-    notes.append("no latency table in the run (config.json latency_table or latency_table.json)")
-    return None
 
 
 def genotype_params(genotype: Genotype, head: str = "aspp") -> int:

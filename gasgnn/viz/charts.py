@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from gasgnn.genotype import op_entropy
-from gasgnn.search import Run, load_run
-from gasgnn.viz.analysis import analyze, pareto_front, run_table
+from gasgnn.genotype import Genotype, op_entropy
+from gasgnn.runner import Run, load_run, run_table
+from gasgnn.viz.analysis import analyze, pareto_front
 from gasgnn.viz.drawings import draw_cell, draw_network
 from gasgnn.viz.style import REDUCTION_COLOR, finish_figure, new_figure, save_figure, short_label
 
@@ -266,13 +267,13 @@ def draw_run(
 
     Args:
         run (str, PathLike or Run): The run directory, a genotype file, or a loaded
-            :class:`~gasgnn.viz.analysis.Run`.
+            :class:`~gasgnn.runner.Run`.
         out (str or PathLike, optional): Figure folder; :obj:`None` is ``RUN_DIR/figures`` (or
             ``figures/`` beside a genotype file). (default: :obj:`None`)
         fmt (str, optional): ``'png'``, ``'svg'`` or ``'pdf'``. (default: :obj:`"png"`)
         cells (bool, optional): Also draw every cell alone. (default: :obj:`False`)
         table (object, optional): Latency table; :obj:`None` uses the run's own
-            (:func:`~gasgnn.viz.analysis.run_table`). (default: :obj:`None`)
+            (:func:`~gasgnn.runner.run_table`). (default: :obj:`None`)
         dpi (float, optional): PNG resolution; :obj:`None` keeps each figure's. (default: :obj:`None`)
 
     Returns:
@@ -326,3 +327,23 @@ def draw_run(
         except ValueError as e:
             notes.append(f"training curves skipped: metrics.csv: {e}")
     return written, notes, stats
+
+
+def figure_array(fig: Figure) -> np.ndarray:
+    """The RGB pixels ``[H, W, 3]`` (uint8) of a figure (for loggers that take images, e.g. TensorBoard)."""
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def search_epoch_images(alpha: Tensor, genotype: Genotype, space: Any) -> dict[str, np.ndarray]:
+    """A search epoch's images for logger backends: ``alpha`` (the heat maps of softmax(alpha') per cell) and
+    ``cells`` (the derived network's cell drawings), small enough to log every epoch.
+
+    Args:
+        alpha (Tensor): alpha' of the epoch ``[num_cells * E, K]``.
+        genotype (Genotype): The genotype derived at the epoch.
+        space (SearchSpace): The search space.
+    """
+    return {"alpha": figure_array(draw_alpha_history(alpha.detach().cpu()[None], space, dpi=50)),
+            "cells": figure_array(draw_network(genotype, dpi=50))}

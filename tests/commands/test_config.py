@@ -52,7 +52,7 @@ def test_threads_policy():
     assert resolve_threads("auto", cores=2, busy=1.0) == 1  # one core taken: do not spin on it
     assert resolve_threads("auto", cores=2, busy=0.05) == 2
     assert resolve_threads("auto", cores=4, busy=9.0) == 1
-    assert resolve_threads("3") == 3 and resolve_threads(None) is None
+    assert resolve_threads("3", cores=4) == 3 and resolve_threads(None) is None
     with pytest.raises(ValueError, match="--threads"):
         resolve_threads("many")
     assert omp_wait_policy("auto", busy=1.0) == "PASSIVE" and omp_wait_policy("auto", busy=0.0) is None

@@ -1,5 +1,6 @@
 """Issue 19 end to end through the command line: re-runs, resume with changed settings, work that cannot
-happen, unreadable inputs. Each case gives one clear error line (exit 2) and loses nothing earlier."""
+happen, unreadable inputs. Each case gives one clear error line and loses nothing earlier: exit 2 for bad
+input, 3 for a run refused as asked (another run in --out, nothing or something else to resume)."""
 
 import json
 
@@ -23,17 +24,17 @@ def test_search_rerun_resume_and_changes(tmp_path, table_file, capsys):
     capsys.readouterr()
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     # 1. a plain re-run is refused; nothing is touched
-    assert main(search(out, table_file)) == 2
+    assert main(search(out, table_file)) == 3
     assert "already holds a run" in _err(capsys)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     # 4. resume with other settings: every difference named, nothing written
-    assert main(search(out, table_file, "--resume", "--latency-weight", "0.5", "--w-lr", "0.01", "--seed", "3")) == 2
+    assert main(search(out, table_file, "--resume", "--latency-weight", "0.5", "--w-lr", "0.01", "--seed", "3")) == 3
     err = _err(capsys)
     for name in ("latency_weight", "w_lr", "seed", "--allow-changes"):
         assert name in err, name
     assert (out / "config.json").read_bytes() == before["config.json"]
     # a changed guide cannot be loaded: a clear refusal, not a state_dict traceback
-    assert main(search(out, table_file, "--resume", "--guide", "fc", "--allow-changes")) == 2
+    assert main(search(out, table_file, "--resume", "--guide", "fc", "--allow-changes")) == 3
     assert "another network" in _err(capsys)
     # 3. --allow-changes applies the new learning rates to the optimiser AND its schedule, and records them
     assert main(search(out, table_file, "--resume", "--epochs", "3", "--w-lr", "0.01", "--allow-changes")) == 0
@@ -75,7 +76,7 @@ def test_search_without_steps_is_refused(tmp_path, table_file, capsys, extra, ms
 
 def test_search_resume_without_a_checkpoint_is_refused(tmp_path, table_file, capsys):
     out = tmp_path / "s"
-    assert main(search(out, table_file, "--resume")) == 2  # not a silent fresh start
+    assert main(search(out, table_file, "--resume")) == 3  # not a silent fresh start
     assert "no checkpoint" in _err(capsys) and not (out / "genotype.json").exists()
 
 
@@ -109,15 +110,15 @@ def test_train_refusals(tmp_path, capsys):
             "--head-channels", "8", "--workers", "0", "--no-progress", "--val-split", "none"]
     out = tmp_path / "t"
     # 7. --resume without last.pt is an error, not a silent fresh start
-    assert main(base + ["--out", str(out), "--resume"]) == 2
+    assert main(base + ["--out", str(out), "--resume"]) == 3
     assert "no checkpoint" in _err(capsys) and not (out / "last.pt").exists()
     assert main(base + ["--out", str(out)]) == 0
     capsys.readouterr()
     best = (out / "best.pt").read_bytes()
-    assert main(base + ["--out", str(out), "--epochs", "2"]) == 2  # 1. a re-run does not replace best.pt
+    assert main(base + ["--out", str(out), "--epochs", "2"]) == 3  # 1. a re-run does not replace best.pt
     assert "already holds a run" in _err(capsys) and (out / "best.pt").read_bytes() == best
     # a changed lr on resume: refused, then applied with --allow-changes
-    assert main(base + ["--out", str(out), "--resume", "--epochs", "2", "--lr", "0.001"]) == 2
+    assert main(base + ["--out", str(out), "--resume", "--epochs", "2", "--lr", "0.001"]) == 3
     assert "lr" in _err(capsys)
     assert main(base + ["--out", str(out), "--resume", "--epochs", "2", "--lr", "0.001", "--allow-changes"]) == 0
     capsys.readouterr()

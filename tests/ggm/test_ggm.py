@@ -391,7 +391,7 @@ def test_similarity_gcn_sim_x_and_temperature_equal_dense_computation():
 
 
 def _attention_entropy(g, alpha):
-    from gasgnn.search import attention_entropy
+    from gasgnn.ggm import attention_entropy
 
     g(alpha)
     return attention_entropy(g.attention(), alpha.size(0))

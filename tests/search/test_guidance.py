@@ -154,7 +154,7 @@ def test_adaptive_latency_weight_in_metrics_and_resume(space, table, tmp_path):
     st = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     assert st["adaptive"]["weight"] == pytest.approx(0.4)
     resumed = _searcher(space, table, tmp_path / "run", **kw)
-    resumed.load_checkpoint()
+    resumed.resume()
     assert resumed.latency_weight == pytest.approx(0.4)
     with pytest.raises(ValueError, match="adaptive_fps"):
         SearchConfig(adaptive_fps=(30.0, 10.0))

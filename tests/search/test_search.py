@@ -92,7 +92,7 @@ def test_nan_stops_and_keeps_checkpoint(space, table, tmp_path):
     s2 = _searcher(space, table, tmp_path / "nan")
     s2.cfg.epochs = 3
     s2.allow_changes = True  # one more epoch than the checkpoint's run: a recorded change
-    s2.load_checkpoint()
+    s2.resume()
     with torch.no_grad():
         s2.net.alpha.fill_(float("nan"))
     with pytest.raises(SearchDivergedError, match="last good checkpoint"):
@@ -196,7 +196,7 @@ def test_allow_changes_keeps_guide_decay_and_applies_adaptive_window(space, tabl
     s2 = _searcher(space, table, tmp_path / "ch", adaptive_fps=(100.0, 200.0), adaptive_factor=1.5,
                    guide_weight_decay=0.0, a_lr=1e-3)
     s2.allow_changes = True
-    s2.load_checkpoint()
+    s2.resume()
     wd = {g["name"]: g["weight_decay"] for g in s2.a_opt.param_groups}
     assert wd == {"alpha": s2.cfg.a_weight_decay, "guide": 0.0}
     assert all(g["lr"] == 1e-3 for g in s2.a_opt.param_groups)
@@ -230,10 +230,10 @@ def test_search_command_sets_every_config_field(tmp_path):
 
 def test_deterministic_leaves_cudnn_benchmark_off(monkeypatch):
     # cudnn.benchmark picks conv algorithms by timing them: fast, but not reproducible.
-    from gasgnn.search import searcher as S
+    from gasgnn.search import compiled_forward
 
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    S._fast_net(torch.nn.Identity(), SearchConfig(deterministic=True), torch.device("cuda"))
+    compiled_forward(torch.nn.Identity(), SearchConfig(deterministic=True), torch.device("cuda"))
     assert torch.backends.cudnn.benchmark is False
-    S._fast_net(torch.nn.Identity(), SearchConfig(), torch.device("cuda"))
+    compiled_forward(torch.nn.Identity(), SearchConfig(), torch.device("cuda"))
     assert torch.backends.cudnn.benchmark is True

@@ -41,7 +41,7 @@ def test_train_with_no_checkpoint_says_so(tiny_space, tmp_path):
     t._setup()
     _poison_bn(t.model)
     with pytest.raises(TrainingDiverged, match="no checkpoint was written yet"):
-        t._check_finite()
+        t.check_modules(model=t.model)
 
 
 def test_empty_validation_split_is_refused(tiny_space):

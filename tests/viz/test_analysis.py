@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gasgnn import CellGenotype, Genotype, random_genotype
-from gasgnn.search import load_run, read_metrics
+from gasgnn.runner import RunDir, load_run
 from gasgnn.viz import analyze, cell_distance, format_analysis, pareto_front, run_row, stages
 
 # Five hand-made cells (2 intermediate nodes, 4 kept edges each); reductions at cells 1 and 3.
@@ -189,7 +189,7 @@ def test_load_run_errors(tmp_path, tiny_space):
         load_run(tmp_path / "r")
     (tmp_path / "r" / "metrics.csv").write_text("epoch,val_miou\n0,0.5\n1,abc\n")
     with pytest.raises(ValueError, match="line 3, column 'val_miou'"):
-        read_metrics(tmp_path / "r" / "metrics.csv")
+        RunDir(tmp_path / "r").read_metrics()
     (tmp_path / "r" / "config.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="config.json: expected a JSON object"):
         load_run(tmp_path / "r")

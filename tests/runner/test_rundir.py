@@ -7,15 +7,9 @@ import socket
 
 import pytest
 
-from gasgnn.search import (
-    LOCK_FILE,
-    RunDirError,
-    RunLock,
-    check_out_path,
-    claim_run_dir,
-    read_summary,
-    write_summary,
-)
+from gasgnn.runner import RunDir, RunDirError, RunLock, check_out_path, claim_run_dir
+
+LOCK_FILE = RunDir.LOCK
 
 
 def _old_run(d):
@@ -82,20 +76,21 @@ def test_stray_temp_files_are_cleaned_on_start(tmp_path):
 def test_out_paths_that_cannot_be_written(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
-    with pytest.raises(RunDirError, match="--out .*is a file"):
+    with pytest.raises(ValueError, match="--out .*is a file"):
         check_out_path(f)
-    with pytest.raises(RunDirError, match="is a file, so nothing can be created under it"):
+    with pytest.raises(ValueError, match="is a file, so nothing can be created under it"):
         check_out_path(f / "sub")
     if os.geteuid() != 0:  # root may write anywhere
         ro = tmp_path / "ro"
         ro.mkdir(mode=0o500)
-        with pytest.raises(RunDirError, match="not writable"):
+        with pytest.raises(ValueError, match="not writable"):
             check_out_path(ro / "run")
 
 
 def test_summary_keeps_later_numbers_only_for_the_same_genotype(tmp_path):
-    write_summary(tmp_path, {"genotype_sha1": "a", "miou": 0.6})
-    write_summary(tmp_path, {"genotype_sha1": "a", "miou": None}, keep=("miou",))
-    assert read_summary(tmp_path)["miou"] == 0.6
-    write_summary(tmp_path, {"genotype_sha1": "b", "miou": None}, keep=("miou",))
-    assert read_summary(tmp_path)["miou"] is None  # the old mIoU described another genotype
+    run = RunDir(tmp_path)
+    run.write_summary({"genotype_sha1": "a", "miou": 0.6})
+    run.write_summary({"genotype_sha1": "a", "miou": None}, keep=("miou",))
+    assert run.read_summary()["miou"] == 0.6
+    run.write_summary({"genotype_sha1": "b", "miou": None}, keep=("miou",))
+    assert run.read_summary()["miou"] is None  # the old mIoU described another genotype
