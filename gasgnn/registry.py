@@ -17,14 +17,24 @@ registering a taken name is an error unless ``overwrite=True``; an unknown name 
 
     BLOCKS.build("double", 21)   # 42
     BLOCKS.meta("double")        # {'cost': 2}
+
+Entries registered outside gasgnn come in through :func:`load_plugin`: it imports a module (by dotted
+name or as a ``.py`` file) whose top level registers ops, datasets, guides, ..., so one file of your own
+extends every registry (``gasgnn --plugin my_ops.py search ...``; see ``docs/extending.md``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Generic, TypeVar, overload
 
-__all__ = ["Registry", "RegistryError"]
+__all__ = ["PLUGINS_ENV", "Registry", "RegistryError", "load_plugin", "load_plugins", "plugins_from_env"]
 
 T = TypeVar("T")
 _MISSING: Any = object()
@@ -146,3 +156,97 @@ class Registry(Mapping[str, T], Generic[T]):
     def unknown_message(self, name: object) -> str:
         """The one error text for an unknown name."""
         return f"unknown {self.kind} '{name}'; registered: {', '.join(self.names()) or '(none)'}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Plugins: modules of your own whose top level registers entries.
+
+#: The environment variable naming plugins to load (comma-separated), for every ``gasgnn`` command.
+PLUGINS_ENV = "GASGNN_PLUGINS"
+
+
+def _is_file_spec(spec: str) -> bool:
+    return spec.endswith(".py") or os.sep in spec or "/" in spec
+
+
+def load_plugin(spec: str) -> ModuleType:
+    """Imports a plugin: a module whose top level registers entries (``@register_op``, ``@register_dataset``, ...).
+
+    ``spec`` is a dotted module name (looked up on ``sys.path``, then in the current directory) or the
+    path of a ``.py`` file (imported as a module named after the file). Loading the same plugin again
+    returns the module already imported, so its registrations run once.
+
+    Args:
+        spec (str): ``'my_package.my_ops'`` or ``'path/to/my_ops.py'``.
+
+    Returns:
+        ModuleType: the imported module.
+
+    Raises:
+        ValueError: naming ``spec`` when the module or file cannot be found (errors raised by the
+            plugin's own code propagate unchanged).
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"plugin: expected a module name or a .py file, got {spec!r}")
+    spec = spec.strip()
+    if _is_file_spec(spec):
+        return _load_file(Path(spec).expanduser())
+    try:
+        return importlib.import_module(spec)
+    except ModuleNotFoundError as e:
+        if not _names_spec(e, spec):  # the plugin itself imports something missing
+            raise
+    cwd = os.getcwd()
+    if cwd in sys.path or "" in sys.path:
+        raise ValueError(f"plugin '{spec}': no module named '{spec}' (on sys.path or in {cwd})")
+    sys.path.insert(0, cwd)  # as 'python -m' does; kept, since the plugin may import its neighbours
+    try:
+        return importlib.import_module(spec)
+    except ModuleNotFoundError as e:
+        if not _names_spec(e, spec):
+            raise
+        sys.path.remove(cwd)
+        raise ValueError(f"plugin '{spec}': no module named '{spec}' (on sys.path or in {cwd})") from None
+
+
+def _names_spec(e: ModuleNotFoundError, spec: str) -> bool:
+    """Whether the missing module is ``spec`` itself or one of its parent packages."""
+    return e.name is not None and (spec == e.name or spec.startswith(e.name + "."))
+
+
+def _load_file(path: Path) -> ModuleType:
+    if path.suffix != ".py":
+        raise ValueError(f"plugin {path}: a plugin file must end in .py")
+    if not path.is_file():
+        raise ValueError(f"plugin {path}: no such file")
+    path = path.resolve()
+    name = path.stem
+    if not name.isidentifier():
+        raise ValueError(f"plugin {path}: '{name}' is not a valid module name; rename the file")
+    known = sys.modules.get(name)
+    if known is not None:
+        if getattr(known, "__file__", None) and Path(known.__file__).resolve() == path:
+            return known
+        raise ValueError(f"plugin {path}: the module name '{name}' is taken by {known!r}; rename the file")
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"plugin {path}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    # In sys.modules before it runs, as a normal import: classes it defines get an importable __module__.
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def plugins_from_env() -> list[str]:
+    """The plugins named in ``$GASGNN_PLUGINS`` (comma-separated; empty entries are skipped)."""
+    return [s.strip() for s in os.environ.get(PLUGINS_ENV, "").split(",") if s.strip()]
+
+
+def load_plugins(specs: Iterable[str]) -> list[ModuleType]:
+    """:func:`load_plugin` for each of ``specs``, in order."""
+    return [load_plugin(s) for s in specs]

@@ -41,3 +41,27 @@ def camvid_root():
     if not (CAMVID / "train.txt").is_file():
         pytest.skip(f"CamVid not found at {CAMVID}")
     return CAMVID
+
+
+@pytest.fixture
+def clean_registries(tmp_path):
+    """Undoes what a test registers (ops, datasets, guides, convs, heads, builders, space presets, reference
+    networks) and forgets the plugin modules it imported from ``tmp_path``, so a later test can load them again."""
+    import sys
+
+    from gasgnn import BUILDERS, GUIDES, HEADS, OPS
+    from gasgnn.data import DATASETS
+    from gasgnn.genotype import REFERENCE_NETS
+    from gasgnn.ggm import CONVS
+    from gasgnn.space import SPACE_PRESETS
+
+    registries = [OPS, HEADS, GUIDES, CONVS, BUILDERS, DATASETS, REFERENCE_NETS, SPACE_PRESETS]
+    before = [set(r) for r in registries]
+    yield
+    for r, names in zip(registries, before):
+        for name in set(r) - names:
+            r.remove(name)
+    for name, mod in list(sys.modules.items()):
+        file = getattr(mod, "__file__", None)
+        if file and Path(file).resolve().is_relative_to(tmp_path.resolve()):
+            del sys.modules[name]

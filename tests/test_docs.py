@@ -32,7 +32,7 @@ def test_docs_have_examples():
 
 
 @pytest.mark.parametrize("code", blocks())
-def test_doc_example_runs(code, tmp_path, monkeypatch):
+def test_doc_example_runs(code, tmp_path, monkeypatch, clean_registries):
     if "doc-test: needs camvid" in code:
         if not (CAMVID / "train.txt").is_file():
             pytest.skip("needs CamVid")

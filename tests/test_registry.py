@@ -4,12 +4,11 @@ import pytest
 import torch
 
 from gasgnn import BUILDERS, GUIDES, HEADS, OPS, SearchSpace, build_guide, build_head, build_op
-from gasgnn.data import DATASETS, build_dataset, eval_transform
+from gasgnn.data import DATASETS, build_dataset, dataset_fixture, eval_transform
 from gasgnn.genotype import REFERENCE_NETS, reference_genotype
 from gasgnn.ggm import CONVS, build_conv
-from gasgnn.registry import Registry, RegistryError
-from gasgnn.space import build_edge_index
-from gasgnn.testing import make_camvid_tree, make_cityscapes_tree, make_folder_tree
+from gasgnn.registry import Registry, RegistryError, load_plugin
+from gasgnn.space import SPACE_PRESETS, build_edge_index, preset_space, register_space_preset
 
 
 def test_register_get_build_names_meta():
@@ -45,7 +44,7 @@ def test_normalized_names():
     assert "camvid" in reg and reg["CAMVID"] == 1 and reg.names() == ["camvid"]
 
 
-ALL = [OPS, HEADS, GUIDES, CONVS, BUILDERS, DATASETS, REFERENCE_NETS]
+ALL = [OPS, HEADS, GUIDES, CONVS, BUILDERS, DATASETS, REFERENCE_NETS, SPACE_PRESETS]
 
 
 @pytest.mark.parametrize("registry", ALL, ids=lambda r: r.kind)
@@ -64,6 +63,71 @@ def test_every_op(name, stride):
     op = build_op(name, 4, stride=stride)
     y = op(torch.randn(2, 4, 8, 8))
     assert y.shape == (2, 4, 8 // stride, 8 // stride)
+    if OPS[name].factory.__module__.startswith("gasgnn."):  # other tests register ops of their own
+        assert OPS[name].label, "a built-in op has a short label for the drawings"
+
+
+@pytest.mark.parametrize("name", sorted(SPACE_PRESETS))
+def test_every_space_preset(name):
+    space = preset_space(name)
+    assert SearchSpace.from_dict(space.to_dict()) == space
+    assert {k: getattr(space, k) for k in SPACE_PRESETS[name]} == {
+        k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in SPACE_PRESETS[name].items()}
+    assert SPACE_PRESETS.meta(name)["description"]
+
+
+def test_a_bad_space_preset_is_refused_by_field(clean_registries):
+    with pytest.raises(ValueError, match="space preset 'bad': SearchSpace.channels"):
+        register_space_preset("bad", "odd channels", channels=3)
+    with pytest.raises(ValueError, match="space preset 'bad2'.*unexpected keyword argument 'cells'"):
+        register_space_preset("bad2", cells=3)
+    assert "bad" not in SPACE_PRESETS
+
+
+PLUGIN = """
+from gasgnn.space import ReLUConvBN, register_op
+
+@register_op("plugin_conv_1x1", receptive_field=1, label="c1")
+def _conv(C, stride, affine):
+    return ReLUConvBN(C, C, 1, stride, 0, affine=affine)
+"""
+
+
+def test_load_plugin_by_file_and_by_module_name(tmp_path, monkeypatch, clean_registries):
+    path = tmp_path / "my_plugin.py"
+    path.write_text(PLUGIN)
+    mod = load_plugin(str(path))
+    assert OPS["plugin_conv_1x1"].short_label == "c1" and mod.__name__ == "my_plugin"
+    assert load_plugin(str(path)) is mod  # once: no second registration
+    assert load_plugin("my_plugin") is mod  # the module name now resolves to it
+    other = tmp_path / "sub" / "my_plugin.py"
+    other.parent.mkdir()
+    other.write_text("")
+    with pytest.raises(ValueError, match="the module name 'my_plugin' is taken"):
+        load_plugin(str(other))
+    for bad, msg in [(str(tmp_path / "nope.py"), "no such file"), (str(tmp_path / "x.txt"), "must end in .py"),
+                     ("no_such_module_xyz", "no module named 'no_such_module_xyz'"), ("", "expected a module")]:
+        with pytest.raises(ValueError, match=msg):
+            load_plugin(bad)
+
+
+def test_load_plugin_finds_a_module_in_the_working_directory(tmp_path, monkeypatch, clean_registries):
+    import sys
+
+    (tmp_path / "cwd_plugin.py").write_text(PLUGIN)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    assert load_plugin("cwd_plugin").__name__ == "cwd_plugin" and "plugin_conv_1x1" in OPS
+
+
+def test_a_failing_plugin_leaves_no_module_behind(tmp_path, clean_registries):
+    import sys
+
+    path = tmp_path / "broken_plugin.py"
+    path.write_text("import no_such_dependency_xyz\n")
+    with pytest.raises(ModuleNotFoundError):  # the plugin's own error, unchanged
+        load_plugin(str(path))
+    assert "broken_plugin" not in sys.modules
 
 
 @pytest.mark.parametrize("name", sorted(HEADS))
@@ -106,16 +170,14 @@ def test_every_reference(name):
         assert len(g) == TINY.num_cells
 
 
-WRITERS = {"camvid": make_camvid_tree, "cityscapes": make_cityscapes_tree, "folder": make_folder_tree}
-
-
 @pytest.mark.parametrize("name", sorted(DATASETS))
-def test_every_dataset(name, tmp_path):
-    kwargs = {"num_images": 2} if name == "synthetic" else {}
-    root = None
-    if name in WRITERS:
-        root = tmp_path / name
-        WRITERS[name](root)
-    ds = build_dataset(name, root=root, transform=eval_transform(), **kwargs)
+def test_every_dataset(name, tmp_path, monkeypatch):
+    # Built from its own registered fixture (a dataset that reads files must register one) and nothing
+    # else: no default root ($GASGNN_CAMVID) stands in for a missing fixture.
+    monkeypatch.delenv("GASGNN_CAMVID", raising=False)
+    writer = dataset_fixture(name)
+    root = writer(tmp_path / name) if writer is not None else None
+    ds = build_dataset(name, root=root, transform=eval_transform())
     image, mask = ds[0]
     assert image.dim() == 3 and mask.dim() == 2 and image.shape[1:] == mask.shape
+    assert int(mask.max()) < ds.num_classes or int(mask.max()) == ds.ignore_index

@@ -12,29 +12,64 @@ from gasgnn.space import SearchSpace
 
 
 def add_space_args(p: argparse.ArgumentParser) -> None:
-    """Adds the search-space options (defaults from :class:`SearchSpace`)."""
+    """Adds the search-space options: ``--space PRESET``, ``--ops`` and the individual fields, which
+    override the preset's (their defaults are the preset's, the ``gas`` preset's by default)."""
+    from gasgnn.space import SPACE_PRESETS
+
     d = SearchSpace()
-    g = p.add_argument_group("search space")
-    g.add_argument("--num-cells", type=int, default=d.num_cells, help="cells L (default: %(default)s)")
-    g.add_argument("--num-nodes", type=int, default=d.num_nodes,
-                   help="intermediate nodes per cell M (default: %(default)s)")
+    g = p.add_argument_group("search space (--space picks a preset; the other options override its fields)")
+    g.add_argument("--space", default="gas", metavar="PRESET",
+                   help="search-space preset: " + "; ".join(
+                       f"{n} ({SPACE_PRESETS.meta(n)['description']})" if SPACE_PRESETS.meta(n)["description"]
+                       else n for n in SPACE_PRESETS.names()) + " (default: %(default)s)")
+    g.add_argument("--ops", default=None, metavar="OP,OP,...",
+                   help="candidate ops, comma-separated, the columns of alpha (default: the preset's; gas: "
+                        f"{','.join(d.ops)}). MODULE:NAME imports MODULE (a module or a .py file) that registers "
+                        "op NAME, e.g. --ops skip_connect,sep_conv_3x3,my_ops.py:conv_5x5 (docs/extending.md)")
+    g.add_argument("--num-cells", type=int, default=None, help=f"cells L (default: the preset's; gas: {d.num_cells})")
+    g.add_argument("--num-nodes", type=int, default=None,
+                   help=f"intermediate nodes per cell M (default: the preset's; gas: {d.num_nodes})")
     g.add_argument("--reduction-cells", type=int, nargs="*", default=None,
-                   help="indices of reduction cells (default: L//3 and 2L//3)")
-    g.add_argument("--channels", type=int, default=d.channels,
-                   help="op channels of the first cells (default: %(default)s)")
-    g.add_argument("--num-classes", type=int, default=d.num_classes, help="classes (default: %(default)s)")
-    g.add_argument("--input-size", type=int, nargs=2, default=list(d.input_size), metavar=("H", "W"),
-                   help="input size the space is laid out for (default: %(default)s)")
+                   help="indices of reduction cells (default: the preset's, else L//3 and 2L//3)")
+    g.add_argument("--channels", type=int, default=None,
+                   help=f"op channels of the first cells (default: the preset's; gas: {d.channels})")
+    g.add_argument("--num-classes", type=int, default=None,
+                   help=f"classes (default: the preset's; gas: {d.num_classes})")
+    g.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="input size the space is laid out for (default: the preset's; gas: "
+                        f"{' '.join(map(str, d.input_size))})")
+
+
+#: ``add_space_args`` destinations that are :class:`SearchSpace` fields of the same name.
+_SPACE_FIELDS = ("num_cells", "num_nodes", "reduction_cells", "channels", "num_classes", "input_size")
 
 
 def space_from_args(args: argparse.Namespace, **overrides: Any) -> SearchSpace:
-    """Builds the :class:`SearchSpace` from :func:`add_space_args` options."""
-    kw = dict(
-        num_cells=args.num_cells, num_nodes=args.num_nodes, reduction_cells=args.reduction_cells,
-        channels=args.channels, num_classes=args.num_classes, input_size=tuple(args.input_size),
-    )
+    """Builds the :class:`SearchSpace` from :func:`add_space_args` options: the ``--space`` preset, then
+    ``--ops`` and every field option given, then ``overrides``.
+
+    Raises:
+        ValueError: naming the option (an unknown preset or op, an impossible field).
+    """
+    from gasgnn.space import SPACE_PRESETS, SpaceError, preset_space, resolve_ops
+
+    preset = getattr(args, "space", None) or "gas"
+    if preset not in SPACE_PRESETS:
+        raise ValueError(f"--space: unknown preset '{preset}'; presets: {', '.join(SPACE_PRESETS.names())}")
+    kw: dict[str, Any] = {f: getattr(args, f) for f in _SPACE_FIELDS if getattr(args, f, None) is not None}
+    if kw.get("reduction_cells") is not None:
+        kw["reduction_cells"] = tuple(kw["reduction_cells"])
+    if getattr(args, "ops", None) is not None:
+        kw["ops"] = resolve_ops(args.ops, where="--ops")
     kw.update(overrides)
-    return SearchSpace(**kw)
+    try:
+        return preset_space(preset, **kw)
+    except SpaceError as e:  # "SearchSpace.num_cells: ..." -> "--num-cells: ..."
+        msg = str(e)
+        field = msg.partition(":")[0].removeprefix("SearchSpace.")
+        if field in (*_SPACE_FIELDS, "ops"):
+            msg = f"--{field.replace('_', '-')}" + msg[len("SearchSpace." + field):]
+        raise ValueError(f"{msg} (space preset '{preset}')") from None
 
 
 def emit_json(obj: Any) -> None:

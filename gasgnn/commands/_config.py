@@ -229,7 +229,8 @@ def prepare(parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: a
             reexec: bool = False) -> argparse.Namespace | None:
     """Applies ``--config`` (re-parsing so flags override it), checks numeric flags, prints the config
     (returns :obj:`None`: exit), and sets the thread policy. With ``reexec`` (the real command line) a
-    needed ``OMP_WAIT_POLICY`` restarts the process, since OpenMP reads it only when it is loaded."""
+    needed ``OMP_WAIT_POLICY`` restarts the process (with ``sys.argv``), since OpenMP reads it only when it
+    is loaded."""
     sp = getattr(args, "_job_parser", None)
     if sp is None:
         check_finite_flags(args, getattr(args, "_cmd_parser", None))
@@ -251,7 +252,8 @@ def prepare(parser: argparse.ArgumentParser, argv: Sequence[str] | None, args: a
         if reexec and not os.environ.get("GASGNN_REEXEC"):
             os.environ.update(OMP_WAIT_POLICY=policy, GASGNN_REEXEC="1")
             sys.stdout.flush()
-            os.execv(sys.executable, [sys.executable, "-m", "gasgnn", *(argv if argv is not None else sys.argv[1:])])
+            # the real command line (with any --plugin, which main() takes out of argv)
+            os.execv(sys.executable, [sys.executable, "-m", "gasgnn", *sys.argv[1:]])
     if n is not None:
         import torch
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from .base import JointTransform, OnError, PairedFileDataset, Sample
-from .io import DatasetError, require_dir
+from .io import DatasetError, fake_image, fake_labels, require_dir
 from .registry import register_dataset
 
-__all__ = ["CamVid", "CAMVID_CLASSES", "CAMVID_PALETTE", "CAMVID_VOID", "default_camvid_root"]
+__all__ = ["CamVid", "CAMVID_CLASSES", "CAMVID_PALETTE", "CAMVID_VOID", "default_camvid_root", "make_camvid_tree"]
 
 #: The 11 CamVid classes of the SegNet benchmark, in label order.
 CAMVID_CLASSES: tuple[str, ...] = (
@@ -69,7 +73,43 @@ def _resolve(root: Path, listed: str) -> Path:
     return root / parts[-2] / parts[-1]
 
 
-@register_dataset("camvid")
+def make_camvid_tree(
+    root: str | os.PathLike,
+    counts: Mapping[str, int] | None = None,
+    size: tuple[int, int] = (36, 48),
+    seed: int = 0,
+) -> Path:
+    """Writes a tiny CamVid tree in the SegNet layout (``train/``, ``trainannot/``, ``train.txt`` with
+    ``/SegNet/CamVid/...`` paths, ...), CamVid's test fixture. Masks use labels 0..10 and the void label 11.
+
+    Args:
+        root (str or PathLike): Destination directory.
+        counts (mapping, optional): Images per split. (default: ``{"train": 3, "val": 2, "test": 2}``)
+        size ((int, int), optional): Image ``(height, width)``. (default: ``(36, 48)``)
+        seed (int, optional): Random seed. (default: :obj:`0`)
+
+    Returns:
+        Path: ``root``.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    counts = dict(counts or {"train": 3, "val": 2, "test": 2})
+    values = np.arange(CAMVID_VOID + 1)
+    for split, n in counts.items():
+        (root / split).mkdir(parents=True, exist_ok=True)
+        (root / f"{split}annot").mkdir(parents=True, exist_ok=True)
+        lines = []
+        for i in range(n):
+            name = f"0001TP_{split}_{i:04d}.png"
+            fake_image(rng, size).save(root / split / name)
+            Image.fromarray(fake_labels(rng, size, values)).save(root / f"{split}annot" / name)
+            lines.append(f"/SegNet/CamVid/{split}/{name} /SegNet/CamVid/{split}annot/{name}")
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@register_dataset("camvid", fixture=make_camvid_tree,
+                  root_help="the SegNet CamVid folder (train/, trainannot/, train.txt, ...; default $GASGNN_CAMVID)")
 class CamVid(PairedFileDataset):
     """The CamVid road-scene dataset in the SegNet layout.
 

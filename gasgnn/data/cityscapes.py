@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from .base import JointTransform, OnError, PairedFileDataset, Sample
-from .io import DatasetError, require_dir
+from .io import DatasetError, fake_image, fake_labels, require_dir
 from .registry import register_dataset
 
-__all__ = ["Cityscapes", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE", "CITYSCAPES_ID_TO_TRAINID"]
+__all__ = ["Cityscapes", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE", "CITYSCAPES_ID_TO_TRAINID",
+           "make_cityscapes_tree"]
 
 #: The 19 Cityscapes evaluation classes, in train-id order.
 CITYSCAPES_CLASSES: tuple[str, ...] = (
@@ -68,7 +73,44 @@ SPLITS = ("train", "val", "test")
 IMG_SUFFIX = "_leftImg8bit.png"
 
 
-@register_dataset("cityscapes")
+def make_cityscapes_tree(
+    root: str | os.PathLike,
+    cities: Mapping[str, Mapping[str, int]] | None = None,
+    size: tuple[int, int] = (32, 64),
+    seed: int = 0,
+) -> Path:
+    """Writes a tiny Cityscapes tree (``leftImg8bit/{split}/{city}/..._leftImg8bit.png`` and
+    ``gtFine/{split}/{city}/..._gtFine_labelIds.png``), Cityscapes' test fixture; label ids cover 0..33.
+
+    Args:
+        root (str or PathLike): Destination directory.
+        cities (mapping, optional): ``{split: {city: n_images}}``.
+            (default: ``{"train": {"aachen": 2, "bochum": 1}, "val": {"frankfurt": 1}}``)
+        size ((int, int), optional): Image ``(height, width)``. (default: ``(32, 64)``)
+        seed (int, optional): Random seed. (default: :obj:`0`)
+
+    Returns:
+        Path: ``root``.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    cities = cities or {"train": {"aachen": 2, "bochum": 1}, "val": {"frankfurt": 1}}
+    values = np.arange(CITYSCAPES_MAX_ID + 1)
+    for split, per_city in cities.items():
+        for city, n in per_city.items():
+            img_dir = root / "leftImg8bit" / split / city
+            ann_dir = root / "gtFine" / split / city
+            img_dir.mkdir(parents=True, exist_ok=True)
+            ann_dir.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                stem = f"{city}_{i:06d}_000019"
+                fake_image(rng, size).save(img_dir / f"{stem}_leftImg8bit.png")
+                Image.fromarray(fake_labels(rng, size, values)).save(ann_dir / f"{stem}_gtFine_labelIds.png")
+    return root
+
+
+@register_dataset("cityscapes", fixture=make_cityscapes_tree,
+                  root_help="the Cityscapes folder (leftImg8bit/, gtFine/)")
 class Cityscapes(PairedFileDataset):
     """The Cityscapes urban-scene dataset with fine annotations.
 

@@ -6,11 +6,14 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from .base import JointTransform, OnError, PairedFileDataset, Sample
-from .io import IMAGE_EXTENSIONS, DatasetError, require_dir
+from .io import IMAGE_EXTENSIONS, DatasetError, fake_image, fake_labels, require_dir
 from .registry import register_dataset
 
-__all__ = ["FolderDataset", "read_classes_file", "write_classes_file", "default_palette"]
+__all__ = ["FolderDataset", "read_classes_file", "write_classes_file", "default_palette", "make_folder_tree"]
 
 
 def default_palette(n: int) -> list[tuple[int, int, int]]:
@@ -103,7 +106,44 @@ def write_classes_file(
     return path
 
 
-@register_dataset("folder")
+def make_folder_tree(
+    root: str | os.PathLike,
+    n: int = 4,
+    classes: Sequence[str] = ("background", "road", "car"),
+    size: tuple[int, int] = (24, 32),
+    palette: bool = True,
+    void_value: int = 255,
+    seed: int = 0,
+) -> Path:
+    """Writes a tiny folder-dataset tree (``images/*.png``, ``masks/*.png``, ``classes.txt``), the folder
+    dataset's test fixture.
+
+    Args:
+        root (str or PathLike): Destination directory.
+        n (int, optional): Number of images. (default: :obj:`4`)
+        classes (sequence of str, optional): Class names.
+        size ((int, int), optional): Image ``(height, width)``. (default: ``(24, 32)``)
+        palette (bool, optional): Write colours into ``classes.txt``. (default: :obj:`True`)
+        void_value (int, optional): Void label used in some mask pixels. (default: :obj:`255`)
+        seed (int, optional): Random seed. (default: :obj:`0`)
+
+    Returns:
+        Path: ``root``.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    values = np.array([*range(len(classes)), void_value])
+    for i in range(n):
+        fake_image(rng, size).save(root / "images" / f"img_{i:03d}.png")
+        Image.fromarray(fake_labels(rng, size, values)).save(root / "masks" / f"img_{i:03d}.png")
+    colours = [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in classes] if palette else None
+    write_classes_file(root / "classes.txt", classes, colours)
+    return root
+
+
+@register_dataset("folder", fixture=make_folder_tree, root_help="a folder with images/, masks/ and classes.txt")
 class FolderDataset(PairedFileDataset):
     """A dataset of images and index masks in plain folders.
 

@@ -1,4 +1,5 @@
-"""File-level helpers of the datasets: the error type, image and mask readers, colourising."""
+"""File-level helpers of the datasets: the error type, image and mask readers, colourising, and random
+images and label masks for the datasets' test fixtures."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-__all__ = ["DatasetError", "IMAGE_EXTENSIONS", "require_dir", "read_image", "read_mask", "colorize"]
+__all__ = ["DatasetError", "IMAGE_EXTENSIONS", "require_dir", "read_image", "read_mask", "colorize", "fake_image",
+           "fake_labels"]
 
 #: File extensions accepted as images (lower case, with the dot).
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
@@ -140,3 +142,21 @@ def colorize(
     idx = mask.astype(np.int64)
     idx = np.where((idx < 0) | (idx >= len(palette)), len(palette), idx)
     return table[idx]
+
+
+def fake_image(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
+    """A random RGB image of ``size = (H, W)`` (for test fixtures)."""
+    return Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+
+
+def fake_labels(rng: np.random.Generator, size: tuple[int, int], values: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Blocky random labels ``[H, W]`` (``uint8``) drawn from ``values``, each value at least once (for test
+    fixtures: every class and the void label appear)."""
+    values = np.asarray(values)
+    h, w = size
+    coarse = rng.choice(values, size=(max(1, h // 4), max(1, w // 4)))
+    mask = np.kron(coarse, np.ones((4, 4), dtype=coarse.dtype))[:h, :w]
+    mask = np.pad(mask, ((0, h - mask.shape[0]), (0, w - mask.shape[1])), mode="edge")
+    flat = mask.reshape(-1)
+    flat[: len(values)] = values[: flat.size]
+    return mask.astype(np.uint8)

@@ -13,6 +13,7 @@ from gasgnn.genotype.data import (
     op_vocabulary,
 )
 from gasgnn.genotype.derive import (
+    allowed_columns,
     derive,
     edge_strengths,
     op_entropy,
@@ -55,6 +56,7 @@ __all__ = [
     "CellGenotype",
     "Genotype",
     "random_genotype",
+    "allowed_columns",
     "edge_strengths",
     "op_entropy",
     "derive",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
@@ -11,20 +13,45 @@ from gasgnn.genotype.genotype import CellGenotype, Genotype
 from gasgnn.space import SearchSpace, SpaceError
 
 
-def edge_strengths(space: SearchSpace, alpha: Tensor) -> tuple[Tensor, Tensor]:
-    """Per ArchGraph node: the largest non-none weight of ``softmax(alpha)`` and its op column.
+def allowed_columns(space: SearchSpace, ops: Sequence[str] | None = None) -> list[int]:
+    """The alpha columns a derived network may use: the non-``none`` ops of ``space``, or of ``ops``.
+
+    Args:
+        space (SearchSpace): The search space.
+        ops (sequence of str, optional): A subset of ``space.ops`` to derive with (e.g. ops the target
+            device runs well); :obj:`None` allows them all. (default: :obj:`None`)
+
+    Raises:
+        SpaceError: naming an op outside ``space.ops``, or when no op other than ``none`` is left.
+    """
+    if ops is None:
+        ops = space.ops
+    outside = [o for o in ops if o not in space.ops and o != "none"]  # none is never derived anyway
+    if outside:
+        raise SpaceError(f"ops {outside} are not in the space's ops {list(space.ops)}")
+    cols = [k for k, o in enumerate(space.ops) if o in ops and o != "none"]
+    if not cols:
+        raise SpaceError(f"ops {list(ops)}: a derived network needs an op other than 'none'")
+    return cols
+
+
+def edge_strengths(space: SearchSpace, alpha: Tensor, ops: Sequence[str] | None = None) -> tuple[Tensor, Tensor]:
+    """Per ArchGraph node: the largest weight of ``softmax(alpha)`` over the allowed ops (non-none; only
+    ``ops`` when given, see :func:`allowed_columns`) and its op column.
 
     Args:
         space (SearchSpace): The search space.
         alpha (Tensor): ``[num_cells * E, K]``.
+        ops (sequence of str, optional): The ops that may be chosen. (default: :obj:`None`, all)
 
     Returns:
         (Tensor, Tensor): strengths ``[num_cells * E]`` and best op indices ``[num_cells * E]``.
     """
     w = torch.softmax(alpha.detach().float(), dim=-1)
-    if "none" in space.ops:
+    cols = allowed_columns(space, ops)
+    if len(cols) < space.num_ops:
         w = w.clone()
-        w[:, space.ops.index("none")] = -1.0
+        w[:, [k for k in range(space.num_ops) if k not in cols]] = -1.0
     return w.max(dim=-1)
 
 
@@ -43,6 +70,7 @@ def op_entropy(alpha: Tensor) -> Tensor:
 
 def derive(
     space: SearchSpace, alpha: Tensor, k: int = 2, graph: Data | None = None, distinct_inputs: bool = True,
+    ops: Sequence[str] | None = None,
 ) -> Genotype:
     """Derives a cell-heterogeneous genotype with the DARTS rule, every cell on its own.
 
@@ -60,6 +88,8 @@ def derive(
             ``space`` when :obj:`None`. (default: :obj:`None`)
         distinct_inputs (bool, optional): Keep ``k`` different inputs per node (DARTS); :obj:`False`
             ranks ``(input, op)`` pairs and allows multi-edges. (default: :obj:`True`)
+        ops (sequence of str, optional): Derive with these ops of ``space`` only (the others are ranked
+            as ``none`` is); :obj:`None` uses every op. (default: :obj:`None`)
 
     Returns:
         Genotype: the derived network, carrying ``space``.
@@ -72,8 +102,8 @@ def derive(
         raise ValueError("derive: alpha contains NaN or inf")
     g = graph if graph is not None else space.arch_graph(alpha.detach())
     if not distinct_inputs:
-        return _derive_pairs(space, alpha, k, g)
-    strength, best = edge_strengths(space, alpha)
+        return _derive_pairs(space, alpha, k, g, ops)
+    strength, best = edge_strengths(space, alpha, ops)
     # One group per (cell, dst): rank edges inside the group by strength (stable: earlier src wins ties).
     num_dst = space.num_nodes
     group = g.cell * num_dst + (g.dst - 2)
@@ -97,10 +127,10 @@ def derive(
     return Genotype(cells, space)
 
 
-def _derive_pairs(space: SearchSpace, alpha: Tensor, k: int, g: Data) -> Genotype:
-    """The ``k`` strongest non-none ``(input, op)`` pairs per node (ties: earlier input, then earlier op)."""
+def _derive_pairs(space: SearchSpace, alpha: Tensor, k: int, g: Data, allowed: Sequence[str] | None) -> Genotype:
+    """The ``k`` strongest allowed ``(input, op)`` pairs per node (ties: earlier input, then earlier op)."""
     w = torch.softmax(alpha.detach().float(), dim=-1)
-    ops = [j for j, o in enumerate(space.ops) if o != "none"]
+    ops = allowed_columns(space, allowed)
     chans = space.cell_channels()
     edges: list[list[tuple[int, int, str]]] = [[] for _ in range(space.num_cells)]
     cell, src, dst = g.cell.tolist(), g.src.tolist(), g.dst.tolist()

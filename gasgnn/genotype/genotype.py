@@ -330,7 +330,8 @@ def _validate_cells(cells: Sequence[CellGenotype], space: SearchSpace | None) ->
     unknown = [f"cells[{k}].edges[{i}].op: unknown op '{o}'" for k, c in enumerate(cells)
                for i, (_, _, o) in enumerate(c.edges) if o not in OPS]
     if unknown:
-        raise GenotypeError(f"{'; '.join(unknown)} (registered: {sorted(OPS)})")
+        raise GenotypeError(f"{'; '.join(unknown)} (registered: {sorted(OPS)}; an op of your own is registered by "
+                            "importing its module first, e.g. 'gasgnn --plugin my_ops.py ...')")
     if space is not None and len(cells) != space.num_cells:
         raise GenotypeError(f"genotype.cells: {len(cells)} cells but the space has {space.num_cells}")
     for k, c in enumerate(cells):

@@ -15,15 +15,15 @@ The kept edges (which inputs each node takes) never change; only their ops do.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-from gasgnn.genotype import Genotype, derive
+from gasgnn.genotype import Genotype, allowed_columns, derive
 from gasgnn.latency.keys import LatencyTableError
 from gasgnn.latency.table import LatencyTable
-from gasgnn.space import SearchSpace
+from gasgnn.space import SearchSpace, SpaceError
 
 #: A step: (cell, edge index in the cell, ArchGraph node of the edge, its current op column, new op column).
 Move = tuple[int, int, int, int, int]
@@ -39,17 +39,16 @@ def _node_of(space: SearchSpace) -> Callable[[int, int, int], int]:
 
 def _walk_down(
     g: Genotype, table: LatencyTable, target_ms: float, choose: Chooser,
-    head: str, head_channels: int, max_rounds: int,
+    head: str, head_channels: int, max_rounds: int, usable: list[int],
 ) -> tuple[Genotype, float] | None:
-    """Applies ``choose``'s step until the exact prediction is at most ``target_ms``; :obj:`None` when no
-    edge can get cheaper first."""
+    """Applies ``choose``'s step (to an op column in ``usable``) until the exact prediction is at most
+    ``target_ms``; :obj:`None` when no edge can get cheaper first."""
     space = g.space
     pred = float(table.predict(g, head=head, head_channels=head_channels))
     if pred <= target_ms:
         return g, pred
     rows = table.for_space(space, head=head, head_channels=head_channels).rows
     node, col = _node_of(space), {o: k for k, o in enumerate(space.ops)}
-    usable = [k for k, o in enumerate(space.ops) if o != "none"]
     cells = [list(c.edges) for c in g.cells]
     for _ in range(max_rounds):
         gap = pred - target_ms
@@ -94,12 +93,13 @@ def lighten(
     def choose(moves: list[Move], rows: Tensor) -> Move:
         return moves[int(torch.randint(len(moves), (1,), generator=generator))]
 
-    return _walk_down(genotype, table, target_ms, choose, head, head_channels, max_rounds)
+    return _walk_down(genotype, table, target_ms, choose, head, head_channels, max_rounds,
+                      allowed_columns(genotype.space))
 
 
 def derive_under_latency(
     space: SearchSpace, alpha: Tensor, table: LatencyTable, target_ms: float, genotype: Genotype | None = None,
-    head: str = "aspp", head_channels: int = 128, max_rounds: int = 20,
+    head: str = "aspp", head_channels: int = 128, max_rounds: int = 20, ops: Sequence[str] | None = None,
 ) -> tuple[Genotype, float]:
     """Derives from ``alpha`` the network that fits ``target_ms``, giving up as little weight as it can.
 
@@ -117,6 +117,8 @@ def derive_under_latency(
         head (str, optional): Head of the prediction. (default: :obj:`"aspp"`)
         head_channels (int, optional): Head width. (default: :obj:`128`)
         max_rounds (int, optional): Exact predictions at most. (default: :obj:`20`)
+        ops (sequence of str, optional): The ops the network may use, a subset of ``space.ops`` (the
+            start derived with them, every step to one of them); :obj:`None`: all. (default: :obj:`None`)
 
     Returns:
         (Genotype, float): the network and its predicted latency (at most ``target_ms``).
@@ -124,12 +126,17 @@ def derive_under_latency(
     Raises:
         LatencyTableError: if ``alpha``'s shape does not match ``space``, or ``target_ms`` is below the
             lightest network with the start's kept edges (the message gives that latency).
+        SpaceError: if ``ops`` are not ops of ``space``, or ``genotype`` uses an op outside ``ops``.
     """
     if tuple(alpha.shape) != (space.num_arch_nodes, space.num_ops):
         raise LatencyTableError(f"derive_under_latency: alpha has shape {tuple(alpha.shape)}, expected "
                                 f"[{space.num_arch_nodes}, {space.num_ops}]")
-    g = genotype if genotype is not None else derive(space, alpha)
+    usable = allowed_columns(space, ops)
+    g = genotype if genotype is not None else derive(space, alpha, ops=ops)
     g = g if g.space is not None else Genotype(g.cells, space)
+    outside = sorted({o for o in g.ops() if space.ops.index(o) not in usable}) if ops is not None else []
+    if outside:
+        raise SpaceError(f"derive_under_latency: the start genotype uses {outside}, outside ops {list(ops)}")
     logp = _log_weights(space, alpha)
 
     def choose(moves: list[Move], rows: Tensor) -> Move:
@@ -139,20 +146,24 @@ def derive_under_latency(
 
         return min(moves, key=cost)  # the first of equal costs, as the moves are ordered
 
-    out = _walk_down(g, table, target_ms, choose, head, head_channels, max_rounds)
+    out = _walk_down(g, table, target_ms, choose, head, head_channels, max_rounds, usable)
     if out is None:
-        floor = lightest(g, table, head, head_channels)
+        floor = lightest(g, table, head, head_channels, ops)
         raise LatencyTableError(f"derive_under_latency: target {target_ms:.3f} ms is below the lightest network "
                                 f"with these kept edges ({floor:.3f} ms predicted)")
     return out
 
 
-def lightest(genotype: Genotype, table: LatencyTable, head: str = "aspp", head_channels: int = 128) -> float:
-    """The predicted latency (ms) of ``genotype`` with every kept edge given its cheapest non-``none`` op."""
+def lightest(
+    genotype: Genotype, table: LatencyTable, head: str = "aspp", head_channels: int = 128,
+    ops: Sequence[str] | None = None,
+) -> float:
+    """The predicted latency (ms) of ``genotype`` with every kept edge given its cheapest non-``none`` op
+    (of ``ops`` when given)."""
     space = genotype.space
     rows = table.for_space(space, head=head, head_channels=head_channels).rows
     node = _node_of(space)
-    usable = [k for k, o in enumerate(space.ops) if o != "none"]
+    usable = allowed_columns(space, ops)
     cells = []
     for c, cell in enumerate(genotype.cells):
         edges = []

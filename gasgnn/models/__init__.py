@@ -2,7 +2,9 @@
 
 from gasgnn.models.batched import (
     BatchedSearchCell,
+    NodeEdges,
     NodeOps,
+    OpSlot,
     PerEdge,
 )
 from gasgnn.models.blocks import (
@@ -60,6 +62,8 @@ __all__ = [
     "PPMHead",
     "PerEdge",
     "NodeOps",
+    "OpSlot",
+    "NodeEdges",
     "BatchedSearchCell",
     "MixedOp",
     "SearchCell",

@@ -3,6 +3,11 @@
 Every cell owns its weights and its rows of alpha; nothing is shared between cells. The supernet's
 ``forward`` takes the alpha tensor aligned with the ArchGraph nodes, so a graph-guided module can hand
 in alpha' instead of the raw parameters.
+
+:class:`SearchCell` (a :class:`MixedOp` on every edge) is the readable definition of a search cell and
+the reference of the default, node-batched cell (:class:`gasgnn.models.batched.BatchedSearchCell`);
+:func:`load_per_edge` converts its weights, and ``tests/models/test_batched.py`` checks that both compute
+the same function.
 """
 
 from __future__ import annotations
@@ -236,15 +241,15 @@ def load_per_edge(batched: BatchedSearchCell, cell: SearchCell) -> None:
     """
     batched.pre0.load_state_dict(cell.pre0.state_dict())
     batched.pre1.load_state_dict(cell.pre1.state_dict())
-    for i, node in enumerate(batched.nodes):
-        mixed = [cell.edges[int(e)] for e in getattr(batched, f"_rows{i}")]
-        for op, k in zip((*node.batched, *node.shared), node.cols):
-            j = mixed[0].active.index(k)
+    for node, out in zip(batched.nodes, batched.edges_out):
+        mixed = [cell.edges[row] for row in out.rows]  # the per-edge MixedOps of the node's outgoing edges
+        for slot, op in node.op_slots():
+            j = mixed[0].active.index(slot.col)
             edge_mods = [m.ops[j] for m in mixed]
-            if getattr(op, "edge_shared", False):
+            if slot.edge_shared:
                 # identical on every edge: its (parameter-free) state is edge 0's
                 op.load_state_dict(edge_mods[0].state_dict())
             elif hasattr(op, "load_edges"):
                 op.load_edges(edge_mods)
             else:
-                raise TypeError(f"{type(op).__name__} (op '{node.op_names[k]}') has no load_edges(mods)")
+                raise TypeError(f"{type(op).__name__} (op '{slot.name}') has no load_edges(mods)")

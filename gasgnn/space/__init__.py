@@ -34,12 +34,14 @@ from gasgnn.space.ops import (
     get_op,
     register_batch,
     register_op,
+    resolve_ops,
 )
 from gasgnn.space.space import (
     SPACE_PRESETS,
     SearchSpace,
     SpaceError,
     preset_space,
+    register_space_preset,
 )
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "OPS",
     "register_op",
     "register_batch",
+    "resolve_ops",
     "get_op",
     "build_op",
     "ReLUConvBN",
@@ -76,4 +79,5 @@ __all__ = [
     "SearchSpace",
     "SPACE_PRESETS",
     "preset_space",
+    "register_space_preset",
 ]

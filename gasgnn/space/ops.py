@@ -2,14 +2,16 @@
 
 One registry serves the supernet, the derived network, the latency table and the drawings. An op is
 registered with a factory ``factory(C, stride, affine) -> nn.Module`` that maps ``[N, C, H, W]`` to
-``[N, C, H/stride, W/stride]`` and with metadata used by the analysis (light-weight, receptive field,
-dilation).
+``[N, C, H/stride, W/stride]`` and with its metadata: light-weight, receptive field and dilation (the
+analysis), the short label of the drawings, and optionally a batch factory (the node-batched supernet).
+One decorator is everything an op needs; search with it by name (``SearchSpace(ops=...)``,
+``gasgnn search --ops ...``; see ``docs/extending.md``).
 
 Example::
 
     from gasgnn.space.ops import register_op, build_op
 
-    @register_op("conv_5x5", receptive_field=5)
+    @register_op("conv_5x5", receptive_field=5, label="conv5")
     def conv_5x5(C, stride, affine):
         return ReLUConvBN(C, C, 5, stride, 2, affine=affine)
 
@@ -19,14 +21,14 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gasgnn.registry import Registry
+from gasgnn.registry import Registry, load_plugin
 
 OpFactory = Callable[[int, int, bool], nn.Module]
 BatchFactory = Callable[[int, int, bool, int], nn.Module]
@@ -57,6 +59,8 @@ class OpSpec:
             ``m``'s output, or an :class:`EdgeShared` module mapping to ``[N, C, H', W']`` when every
             edge gives the same output. It may define ``load_edges(mods)`` to take the weights of ``n``
             per-edge modules. :obj:`None`: the op runs per edge. (default: :obj:`None`)
+        label (str, optional): Short label on the drawings' arrows (``sep3``); :obj:`None` shows the
+            name. (default: :obj:`None`)
     """
 
     name: str
@@ -66,11 +70,17 @@ class OpSpec:
     dilation: int = 1
     parametric: bool = True
     batch: BatchFactory | None = None
+    label: str | None = None
 
     @property
     def large_rf(self) -> bool:
         """Whether the op has a large receptive field (dilation 4 or more, as in the supplement)."""
         return self.dilation >= 4
+
+    @property
+    def short_label(self) -> str:
+        """The label of the drawings: :attr:`label`, else the name."""
+        return self.label or self.name
 
 
 #: Registered candidate operations by name (the one op registry).
@@ -86,6 +96,7 @@ def register_op(
     parametric: bool = True,
     overwrite: bool = False,
     batch: BatchFactory | None = None,
+    label: str | None = None,
 ) -> Callable[[OpFactory], OpFactory]:
     """Registers an op factory under ``name`` (use as a decorator).
 
@@ -98,13 +109,17 @@ def register_op(
         overwrite (bool, optional): Replace an existing registration. (default: :obj:`False`)
         batch (callable, optional): How the op runs on all edges leaving a node at once (see
             :class:`OpSpec`); :obj:`None` runs it per edge. (default: :obj:`None`)
+        label (str, optional): Short label on the drawings (``sep3``); :obj:`None` shows the name.
+            (default: :obj:`None`)
 
     Returns:
         The decorator, which returns the factory unchanged.
     """
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        raise ValueError(f"register_op('{name}'): label must be a non-empty string, got {label!r}")
 
     def deco(factory: OpFactory) -> OpFactory:
-        OPS.register(name, OpSpec(name, factory, light, receptive_field, dilation, parametric, batch),
+        OPS.register(name, OpSpec(name, factory, light, receptive_field, dilation, parametric, batch, label),
                      overwrite=overwrite)
         return factory
 
@@ -126,6 +141,46 @@ def register_batch(name: str) -> Callable[[BatchFactory], BatchFactory]:
 def get_op(name: str) -> OpSpec:
     """Returns the :class:`OpSpec` registered as ``name``, with a clear error listing known ops."""
     return OPS.get(name)
+
+
+def resolve_ops(spec: str | Sequence[str], where: str = "ops") -> tuple[str, ...]:
+    """Op names from a list such as ``'skip_connect,max_pool_3x3,my_ops.py:conv_5x5'``.
+
+    An entry ``MODULE:NAME`` first imports ``MODULE`` (a dotted module name or a ``.py`` file, see
+    :func:`gasgnn.registry.load_plugin`), whose top level registers the op ``NAME``; a plain ``NAME``
+    must be registered already. Either way the result holds the plain names, in the given order.
+
+    Args:
+        spec (str or sequence of str): Comma-separated entries, or a sequence of them.
+        where (str, optional): What the list is called in error messages (``'--ops'``). (default: ``'ops'``)
+
+    Returns:
+        tuple of str: the op names (the columns of alpha).
+
+    Raises:
+        ValueError: naming ``where`` and the entry (empty list, unknown op, duplicate, bad module).
+    """
+    items = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
+    names: list[str] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            raise ValueError(f"{where}: empty op name in {spec!r}")
+        module, sep, name = item.rpartition(":")
+        if sep:
+            if not module or not name:
+                raise ValueError(f"{where}: '{item}' must be NAME or MODULE:NAME")
+            load_plugin(module)
+            if name not in OPS:
+                raise ValueError(f"{where}: '{module}' registers no op '{name}'; registered: {', '.join(OPS.names())}")
+        elif name not in OPS:
+            raise ValueError(f"{where}: unknown op '{name}'; registered: {', '.join(OPS.names())} (an op of your "
+                             "own: MODULE:NAME, with MODULE a module or .py file that registers it)")
+        if name in names:
+            raise ValueError(f"{where}: '{name}' is listed twice")
+        names.append(name)
+    if not names:
+        raise ValueError(f"{where}: no ops given")
+    return tuple(names)
 
 
 def build_op(name: str, C: int, stride: int = 1, affine: bool = True) -> nn.Module:
@@ -257,44 +312,44 @@ class Stem(nn.Sequential):
 # The eight GAS candidate ops.
 
 
-@register_op("none", light=True, receptive_field=0, dilation=1, parametric=False)
+@register_op("none", light=True, receptive_field=0, dilation=1, parametric=False, label="none")
 def _none(C: int, stride: int, affine: bool) -> nn.Module:
     return Zero(stride)
 
 
-@register_op("skip_connect", light=True, receptive_field=1, dilation=1, parametric=False)
+@register_op("skip_connect", light=True, receptive_field=1, dilation=1, parametric=False, label="skip")
 def _skip(C: int, stride: int, affine: bool) -> nn.Module:
     # A stride-2 skip needs a (cheap) learned reduction, as in DARTS.
     return nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine=affine)
 
 
-@register_op("max_pool_3x3", light=True, receptive_field=3, dilation=1, parametric=False)
+@register_op("max_pool_3x3", light=True, receptive_field=3, dilation=1, parametric=False, label="pool")
 def _max_pool(C: int, stride: int, affine: bool) -> nn.Module:
     return nn.MaxPool2d(3, stride=stride, padding=1)
 
 
-@register_op("conv_3x3", receptive_field=3, dilation=1)
+@register_op("conv_3x3", receptive_field=3, dilation=1, label="conv3")
 def _conv(C: int, stride: int, affine: bool) -> nn.Module:
     return ReLUConvBN(C, C, 3, stride, 1, affine=affine)
 
 
-@register_op("sep_conv_3x3", receptive_field=5, dilation=1)
+@register_op("sep_conv_3x3", receptive_field=5, dilation=1, label="sep3")
 def _sep_conv(C: int, stride: int, affine: bool) -> nn.Module:
     return SepConv(C, C, 3, stride, 1, affine=affine)
 
 
 # ``dil_conv_3x3`` keeps its DARTS name (dilation 2) so that DARTS genotypes read as they are.
-@register_op("dil_conv_3x3", receptive_field=5, dilation=2)
+@register_op("dil_conv_3x3", receptive_field=5, dilation=2, label="dil2")
 def _dil2(C: int, stride: int, affine: bool) -> nn.Module:
     return DilConv(C, C, 3, stride, 2, 2, affine=affine)
 
 
-@register_op("dil_conv_3x3_d4", receptive_field=9, dilation=4)
+@register_op("dil_conv_3x3_d4", receptive_field=9, dilation=4, label="dil4")
 def _dil4(C: int, stride: int, affine: bool) -> nn.Module:
     return DilConv(C, C, 3, stride, 4, 4, affine=affine)
 
 
-@register_op("dil_conv_3x3_d8", receptive_field=17, dilation=8)
+@register_op("dil_conv_3x3_d8", receptive_field=17, dilation=8, label="dil8")
 def _dil8(C: int, stride: int, affine: bool) -> nn.Module:
     return DilConv(C, C, 3, stride, 8, 8, affine=affine)
 
@@ -329,28 +384,28 @@ class Conv7x1x1x7(nn.Sequential):
         )
 
 
-@register_op("avg_pool_3x3", light=True, receptive_field=3, dilation=1, parametric=False)
+@register_op("avg_pool_3x3", light=True, receptive_field=3, dilation=1, parametric=False, label="avg")
 def _avg_pool(C: int, stride: int, affine: bool) -> nn.Module:
     # count_include_pad=False as in DARTS: border averages are not diluted by the zero padding.
     return nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
 
 
-@register_op("sep_conv_5x5", receptive_field=9, dilation=1)
+@register_op("sep_conv_5x5", receptive_field=9, dilation=1, label="sep5")
 def _sep_conv_5(C: int, stride: int, affine: bool) -> nn.Module:
     return SepConv(C, C, 5, stride, 2, affine=affine)
 
 
-@register_op("sep_conv_7x7", receptive_field=13, dilation=1)
+@register_op("sep_conv_7x7", receptive_field=13, dilation=1, label="sep7")
 def _sep_conv_7(C: int, stride: int, affine: bool) -> nn.Module:
     return SepConv(C, C, 7, stride, 3, affine=affine)
 
 
-@register_op("dil_conv_5x5", receptive_field=9, dilation=2)
+@register_op("dil_conv_5x5", receptive_field=9, dilation=2, label="dil2k5")
 def _dil_conv_5(C: int, stride: int, affine: bool) -> nn.Module:
     return DilConv(C, C, 5, stride, 4, 2, affine=affine)
 
 
-@register_op("conv_7x1_1x7", receptive_field=7, dilation=1)
+@register_op("conv_7x1_1x7", receptive_field=7, dilation=1, label="c7x1")
 def _conv_7x1_1x7(C: int, stride: int, affine: bool) -> nn.Module:
     return Conv7x1x1x7(C, stride, affine=affine)
 

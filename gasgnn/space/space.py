@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from gasgnn.registry import Registry
 from gasgnn.space.builders import build_edge_index
 from gasgnn.space.ops import DARTS_OPS, GAS_OPS, OPS
 
@@ -106,7 +107,8 @@ class SearchSpace:
             bad("ops", f"has duplicates: {self.ops}")
         unknown = [o for o in self.ops if o not in OPS]
         if unknown:
-            bad("ops", f"unknown op(s) {unknown}; registered: {sorted(OPS)}")
+            bad("ops", f"unknown op(s) {unknown}; registered: {sorted(OPS)} (an op of your own is registered by "
+                       "importing its module first, e.g. 'gasgnn --plugin my_ops.py ...')")
         if all(o == "none" for o in self.ops):
             bad("ops", "needs at least one op other than 'none' (derivation picks a non-none op)")
         if self.num_classes < 1:
@@ -273,20 +275,54 @@ class SearchSpace:
 # ------------------------------------------------------------------------------------------------
 # Presets: named starting points for common spaces (any field can still be overridden).
 
-SPACE_PRESETS: dict[str, dict[str, Any]] = {
-    "gas": {},
-    # DARTS's eight candidate ops; DARTS-family genotypes (DARTS, PC-DARTS, P-DARTS) import into it.
-    "darts": {"ops": DARTS_OPS},
-}
+#: Registered search-space presets by name: each entry is a dict of :class:`SearchSpace` fields.
+SPACE_PRESETS: Registry[dict[str, Any]] = Registry("space preset")
+
+
+def register_space_preset(name: str, description: str = "", overwrite: bool = False, **fields: Any) -> dict[str, Any]:
+    """Registers the space preset ``name``: :class:`SearchSpace` fields over the defaults.
+
+    Args:
+        name (str): The preset's name (``gasgnn search --space NAME``).
+        description (str, optional): A few words for ``--help`` (kept as registry metadata).
+            (default: ``""``)
+        overwrite (bool, optional): Replace an existing preset. (default: :obj:`False`)
+        **fields: :class:`SearchSpace` fields (``ops``, ``num_cells``, ...). The preset is checked by
+            building its space, so a bad field fails here, naming it.
+
+    Returns:
+        dict: the registered fields.
+    """
+    preset = dict(fields)
+    try:
+        SearchSpace(**preset)
+    except TypeError as e:
+        raise SpaceError(f"space preset '{name}': {e}") from None
+    except SpaceError as e:
+        raise SpaceError(f"space preset '{name}': {e}") from None
+    return SPACE_PRESETS.register(name, preset, overwrite=overwrite, description=description)
 
 
 def preset_space(name: str, **overrides: Any) -> SearchSpace:
-    """The search space preset ``name`` (``'gas'`` or ``'darts'``) with ``overrides`` applied.
+    """The search space preset ``name`` with ``overrides`` applied.
 
     Args:
-        name (str): A key of :data:`SPACE_PRESETS`.
+        name (str): A registered preset (:data:`SPACE_PRESETS`: ``'gas'``, ``'darts'``, ``'tiny'``, ...).
         **overrides: Any :class:`SearchSpace` field (e.g. ``num_nodes=5`` for NASNet cells).
     """
     if name not in SPACE_PRESETS:
-        raise SpaceError(f"unknown space preset '{name}'; presets: {sorted(SPACE_PRESETS)}")
-    return SearchSpace(**{**SPACE_PRESETS[name], **overrides})
+        raise SpaceError(f"unknown space preset '{name}'; presets: {', '.join(SPACE_PRESETS.names())}")
+    fields = {**SPACE_PRESETS[name], **overrides}
+    if "num_cells" in overrides and "reduction_cells" not in overrides:
+        fields.pop("reduction_cells", None)  # the default positions for the new depth
+    if "channels" in overrides and "stem_channels" not in overrides:
+        fields.pop("stem_channels", None)
+    return SearchSpace(**fields)
+
+
+register_space_preset("gas", "the paper's: 12 cells, 4 nodes, the eight GAS ops")  # the SearchSpace defaults
+# DARTS-family genotypes (DARTS, PC-DARTS, P-DARTS) import into it.
+register_space_preset("darts", "DARTS's eight candidate ops", ops=DARTS_OPS)
+# Small enough for a search of a few CPU seconds (smoke runs, examples, tests).
+register_space_preset("tiny", "4 cells of 8 channels at 64x96, for smoke runs", num_cells=4, channels=8,
+                      input_size=(64, 96))

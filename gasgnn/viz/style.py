@@ -15,7 +15,7 @@ from gasgnn.utils import atomic_write_bytes
 
 __all__ = [
     "DRAWING_GID", "FORMATS", "LARGE_RF_COLOR", "LIGHT_COLOR", "NODE_COLORS", "OTHER_COLOR", "REDUCTION_COLOR",
-    "SHORT_LABELS", "finish_figure", "new_figure", "op_style", "save_figure", "short_label",
+    "finish_figure", "new_figure", "op_style", "save_figure", "short_label",
 ]
 
 LIGHT_COLOR = "#555555"
@@ -26,17 +26,11 @@ NODE_COLORS = {"input": "#a6cee3", "inter": "#ffe9a8", "output": "#d9d9d9"}
 FORMATS = (".png", ".svg", ".pdf")
 DRAWING_GID = "gasgnn-drawing"  # figures made of flat colours, safe to store with a palette
 
-SHORT_LABELS = {
-    "none": "none", "skip_connect": "skip", "max_pool_3x3": "pool", "avg_pool_3x3": "avg",
-    "conv_3x3": "conv3", "conv_1x1": "conv1", "conv_5x5": "conv5", "sep_conv_3x3": "sep3",
-    "sep_conv_5x5": "sep5", "sep_conv_7x7": "sep7", "dil_conv_3x3": "dil2", "dil_conv_5x5": "dil2k5",
-    "dil_conv_3x3_d4": "dil4", "dil_conv_3x3_d8": "dil8", "conv_7x1_1x7": "c7x1",
-}
-
-
 def short_label(op: str) -> str:
-    """The short arrow label of an op (``sep_conv_3x3`` -> ``sep3``); unknown ops keep their name."""
-    return SHORT_LABELS.get(op, op)
+    """The short arrow label of an op, from its registration (``sep_conv_3x3`` -> ``sep3``, see
+    :func:`gasgnn.space.register_op`'s ``label``); ops without a label, or unregistered, keep their name."""
+    spec = OPS.get(op, None)
+    return spec.short_label if spec is not None else op
 
 
 def op_style(op: str) -> dict[str, Any]:

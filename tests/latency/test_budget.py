@@ -98,3 +98,25 @@ def test_lighten_walks_randomly_and_repeats_with_its_generator(space, table):
     assert len(outs) > 1  # random, unlike the guided walk
     assert lighten(start, table, lightest(start, table) - 0.05) is None
     assert tuple(_ops(guided)) == tuple(_ops(derive_under_latency(space, _alpha(space), table, target)[0]))
+
+
+def test_derive_with_ops_uses_only_them_in_the_start_and_every_step(space, table):
+    from gasgnn import SpaceError
+
+    alpha = _alpha(space, "conv_3x3")
+    alpha[:, space.ops.index("skip_connect")] = 2.0  # the cheapest op, and second in alpha
+    alpha[:, space.ops.index("sep_conv_3x3")] = 1.0
+    ops = ("max_pool_3x3", "sep_conv_3x3")
+    start = derive(space, alpha, ops=ops)
+    assert set(_ops(start)) == {"sep_conv_3x3"}  # conv_3x3 and skip are stronger but not allowed
+    assert derive(space, alpha).cells != start.cells
+    before, floor = table.predict(start), lightest(start, table, ops=ops)
+    assert floor > lightest(start, table)  # skip_connect would go lower
+    g, pred = derive_under_latency(space, alpha, table, 0.5 * (before + floor), ops=ops)
+    assert pred <= 0.5 * (before + floor) and set(_ops(g)) == {"sep_conv_3x3", "max_pool_3x3"}
+    with pytest.raises(LatencyTableError, match="lightest network"):
+        derive_under_latency(space, alpha, table, 0.99 * floor, ops=ops)
+    with pytest.raises(SpaceError, match="outside ops"):
+        derive_under_latency(space, alpha, table, 1e6, genotype=derive(space, alpha), ops=ops)
+    with pytest.raises(SpaceError, match=r"\['avg_pool_3x3'\] are not in the space's ops"):
+        derive(space, alpha, ops=("avg_pool_3x3", "conv_3x3"))

@@ -107,10 +107,16 @@ def test_batched_cell_equals_per_edge_with_memory_options(memory, reduction):
 def test_batching_is_used_and_fallbacks_are_per_edge():
     _, _, b = _pair(USER, False, False)
     node = b.nodes[0]
-    kinds = {node.op_names[k]: type(op) for op, k in zip((*node.batched, *node.shared), node.cols)}
+    kinds = {slot.name: type(op) for slot, op in node.op_slots()}
     assert kinds["t_sep_conv_5x5"] is BatchedSepConv
     assert kinds["t_conv_1x1"] is PerEdge and kinds["t_min_pool_3x3"] is PerEdge
-    assert [node.op_names[k] for k in node.cols[len(node.batched):]] == ["skip_connect"]  # shared, once
+    assert [s.name for s in node.slots if s.edge_shared] == ["skip_connect"]  # shared, once
+    assert [s.col for s in node.slots] == [1, 2, 3, 4] and "none" not in kinds  # batched first, then shared
+    # node i's edges go to every later intermediate node, driven by those edges' rows of the cell
+    edges = SearchSpace(num_nodes=3, ops=USER).cell_edges()
+    for out in b.edges_out:
+        assert [edges[r] for r in out.rows] == [(out.src, j) for j in out.dsts]
+    assert [out.src for out in b.edges_out] == [0, 1, 2, 3]
     _, _, g = _pair(GAS, False, False)
     assert not any(isinstance(op, PerEdge) for n in g.nodes for op in n.batched)
     # one node with n outgoing edges: one conv with n*C outputs, not n convs
