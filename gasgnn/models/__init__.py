@@ -1,4 +1,4 @@
-"""Networks: the supernet, the derived GASNet, segmentation heads, model specs and loading."""
+"""Networks: supernet, derived GASNet, heads, model specs and loading, pretrained directories (save/from_pretrained)."""
 
 from gasgnn.models.batched import (
     BatchedSearchCell,
@@ -11,6 +11,10 @@ from gasgnn.models.blocks import (
     channel_shuffle,
     keep_bn_stats,
     strip_leading_relu,
+)
+from gasgnn.models.card import (
+    CARD_FIELDS,
+    NOT_MEASURED,
 )
 from gasgnn.models.heads import (
     HEADS,
@@ -27,10 +31,21 @@ from gasgnn.models.loading import (
     load_checkpoint,
     load_model,
     load_weights,
+    save_pretrained_from_checkpoint,
 )
 from gasgnn.models.net import (
     DerivedCell,
     GASNet,
+)
+from gasgnn.models.pretrained import (
+    PRETRAINED_FILES,
+    PRETRAINED_FORMAT,
+    PRETRAINED_VERSION,
+    GenotypeDrawer,
+    PretrainedMixin,
+    read_pretrained_config,
+    resolve_pretrained,
+    save_pretrained,
 )
 from gasgnn.models.supernet import (
     MixedOp,
@@ -66,4 +81,15 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "load_weights",
+    "save_pretrained_from_checkpoint",
+    "CARD_FIELDS",
+    "NOT_MEASURED",
+    "PRETRAINED_FILES",
+    "PRETRAINED_FORMAT",
+    "PRETRAINED_VERSION",
+    "GenotypeDrawer",
+    "PretrainedMixin",
+    "read_pretrained_config",
+    "resolve_pretrained",
+    "save_pretrained",
 ]
