@@ -118,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     if not main:
         return 0
-    pretrained = write_pretrained(args.out, {"train_device": str(trainer.device)})
+    pretrained = _write_pretrained(args.out, {"train_device": str(trainer.device)})
     res["pretrained"] = str(pretrained) if pretrained is not None else None
     if args.json:
         emit_json(json_safe(res))
@@ -129,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_pretrained(out: Path, metadata: dict) -> Path | None:
+def _write_pretrained(out: Path, metadata: dict) -> Path | None:
     """Writes ``out/pretrained/`` from ``out/best.pt`` (replacing the run's earlier one); :obj:`None`, with a note
     on stderr, when there is no ``best.pt`` or safetensors is not installed (the run itself is complete)."""
     from gasgnn.models import save_pretrained_from_checkpoint
