@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -294,3 +296,26 @@ def nonfinite_state(module: torch.nn.Module | None = None, limit: int = 5, **mod
 def content_sha1(obj: Any) -> str:
     """A hash of a JSON-able object's content (keys sorted, so dict order does not matter)."""
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class MissingExtraError(ImportError, ValueError):
+    """An optional dependency is not installed. A :class:`ValueError` too, so the command line prints its one
+    line (naming the extra to install) instead of a traceback."""
+
+
+def import_extra(module: str, extra: str, what: str) -> ModuleType:
+    """Imports an optional dependency, or raises :class:`MissingExtraError` naming the extra that installs it.
+
+    Args:
+        module (str): The module (``'safetensors.torch'``).
+        extra (str): The gasgnn extra that installs it (``'hub'``).
+        what (str): What needs it, the start of the message (``'pretrained weights'``).
+
+    Returns:
+        ModuleType: The module.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        top = module.split(".")[0]
+        raise MissingExtraError(f"{what}: {top} is not installed (pip install 'gasgnn[{extra}]')") from None

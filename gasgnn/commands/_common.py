@@ -87,3 +87,10 @@ def add_model_args(p: argparse.ArgumentParser, weights_help: str) -> None:
     p.add_argument("--weights", type=Path, default=None, help=f"with --genotype: {weights_help}")
     p.add_argument("--head", default=None, help="with --genotype: head, aspp or ppm (default: aspp)")
     p.add_argument("--head-channels", type=int, default=128, help="with --genotype: head width (default: %(default)s)")
+
+
+def card_drawer() -> Any:
+    """The cell drawing of a pretrained network's model card (:func:`gasgnn.viz.draw_network`)."""
+    from gasgnn.viz import draw_network
+
+    return draw_network

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gasgnn import distributed as dist
-from gasgnn.commands._common import emit_json
+from gasgnn.commands._common import card_drawer, emit_json
 from gasgnn.commands._config import add_job_args, claim_out, settings
 from gasgnn.commands._data import add_data_args, add_distributed_args, data_kwargs, resolve_workers
 
@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Trains the GASNet of a genotype (a JSON file, or a reference name such as hand_sep) from "
             "scratch with SGD, a poly schedule with warm-up and the standard augmentation; validates "
-            "every epoch and writes last.pt, best.pt, metrics.csv and curves.png into --out. Runs "
+            "every epoch and writes last.pt, best.pt, metrics.csv and curves.png into --out, and at the end "
+            "OUT/pretrained/: the best network as GASNet.from_pretrained loads it, with a model card. Runs "
             "data-parallel (DDP) under 'torchrun --nproc_per_node N -m gasgnn train ...' (--batch-size is "
             "per process; see docs/distributed.md)."
         ),
@@ -128,10 +129,30 @@ def _run(args: argparse.Namespace, trainer: Any) -> int:
     res = trainer.fit(resume=args.resume, allow_changes=args.allow_changes)
     if not main:
         return 0
+    pretrained = _write_pretrained(args.out, {"train_device": str(trainer.device)})
+    res["pretrained"] = str(pretrained) if pretrained is not None else None
     if args.json:
         emit_json(json_safe(res))
     else:
         print(f"done: {res['epochs']} epochs, {res['iterations']} iterations in {res['seconds']:.0f} s; "
               f"best val mIoU {100 * res['best_miou']:.2f}% (epoch {res['best_epoch']}); "
-              f"checkpoints in {args.out}")
+              f"checkpoints in {args.out}" + (f", pretrained network in {pretrained}" if pretrained else ""))
     return 0
+
+
+def _write_pretrained(out: Path, metadata: dict) -> Path | None:
+    """Writes ``out/pretrained/`` from ``out/best.pt`` (replacing the run's earlier one); :obj:`None`, with a note
+    on stderr, when there is no ``best.pt`` or safetensors is not installed (the run itself is complete)."""
+    from gasgnn.models import save_pretrained_from_checkpoint
+    from gasgnn.runner import RunDir
+    from gasgnn.utils import MissingExtraError
+
+    best, target = RunDir(out) / RunDir.BEST, RunDir(out) / RunDir.PRETRAINED
+    if not best.is_file():
+        print(f"gasgnn train: {target} not written: no {best}", file=sys.stderr)
+        return None
+    try:
+        return save_pretrained_from_checkpoint(best, target, metadata=metadata, draw=card_drawer(), overwrite=True)
+    except MissingExtraError as e:
+        print(f"gasgnn train: {target} not written: {e}", file=sys.stderr)
+        return None

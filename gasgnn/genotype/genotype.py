@@ -19,7 +19,7 @@ from gasgnn.genotype.darts import genotype_from_darts
 from gasgnn.genotype.data import genotype_from_data, genotype_to_data
 from gasgnn.genotype.errors import GenotypeError
 from gasgnn.space import OPS, SearchSpace, SpaceError
-from gasgnn.utils import read_json, write_json
+from gasgnn.utils import content_sha1, read_json, write_json
 
 __all__ = ["GENOTYPE_FORMAT", "GENOTYPE_VERSION", "CellGenotype", "Genotype", "random_genotype"]
 
@@ -317,6 +317,14 @@ class Genotype:
     def load(cls, path: str | os.PathLike) -> Genotype:
         """Reads and validates a JSON genotype file."""
         return cls.from_json(os.fspath(path) if not isinstance(path, str) else path)
+
+    def sha1(self) -> str:
+        """The content hash of the genotype: SHA-1 of its JSON object (:meth:`to_dict`, keys sorted).
+
+        The same hash a search's ``summary.json`` records as ``genotype_sha1`` and a pretrained
+        network's model card names; genotypes that compare equal hash alike.
+        """
+        return content_sha1(self.to_dict())
 
     def ops(self) -> list[str]:
         """All kept ops, cell by cell."""

@@ -1,4 +1,4 @@
-"""Networks: the supernet, the derived GASNet, segmentation heads, model specs and loading."""
+"""Networks: supernet, derived GASNet, heads, model specs and loading, pretrained directories (save/from_pretrained)."""
 
 from gasgnn.models.batched import (
     BatchedSearchCell,
@@ -13,6 +13,10 @@ from gasgnn.models.blocks import (
     channel_shuffle,
     keep_bn_stats,
     strip_leading_relu,
+)
+from gasgnn.models.card import (
+    CARD_FIELDS,
+    NOT_MEASURED,
 )
 from gasgnn.models.heads import (
     HEADS,
@@ -29,6 +33,7 @@ from gasgnn.models.loading import (
     load_checkpoint,
     load_model,
     load_weights,
+    save_pretrained_from_checkpoint,
 )
 from gasgnn.models.memory import (
     MemoryEstimate,
@@ -40,6 +45,16 @@ from gasgnn.models.memory import (
 from gasgnn.models.net import (
     DerivedCell,
     GASNet,
+)
+from gasgnn.models.pretrained import (
+    PRETRAINED_FILES,
+    PRETRAINED_FORMAT,
+    PRETRAINED_VERSION,
+    GenotypeDrawer,
+    PretrainedMixin,
+    read_pretrained_config,
+    resolve_pretrained,
+    save_pretrained,
 )
 from gasgnn.models.supernet import (
     MixedOp,
@@ -82,4 +97,15 @@ __all__ = [
     "estimate_memory",
     "free_memory",
     "human_bytes",
+    "save_pretrained_from_checkpoint",
+    "CARD_FIELDS",
+    "NOT_MEASURED",
+    "PRETRAINED_FILES",
+    "PRETRAINED_FORMAT",
+    "PRETRAINED_VERSION",
+    "GenotypeDrawer",
+    "PretrainedMixin",
+    "read_pretrained_config",
+    "resolve_pretrained",
+    "save_pretrained",
 ]

@@ -10,6 +10,7 @@ A *model spec* is a small JSON-able dict that rebuilds a network, stored in ever
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,11 @@ from torch import Tensor, nn
 
 from gasgnn.genotype import Genotype, get_reference
 from gasgnn.models.net import GASNet
+from gasgnn.models.pretrained import GenotypeDrawer
 from gasgnn.space import SearchSpace
 
-__all__ = ["build_model", "build_reference", "gasnet_spec", "load_checkpoint", "load_model", "load_weights"]
+__all__ = ["build_model", "build_reference", "gasnet_spec", "load_checkpoint", "load_model", "load_weights",
+           "save_pretrained_from_checkpoint"]
 
 
 def build_reference(
@@ -189,3 +192,51 @@ def load_model(
             raise ValueError(f"weights file {p}: expected a state dict or a training checkpoint")
         load_weights(model, state, str(p))
     return model.eval(), spec
+
+
+def save_pretrained_from_checkpoint(
+    checkpoint: str | os.PathLike,
+    save_directory: str | os.PathLike,
+    metadata: dict[str, Any] | None = None,
+    draw: GenotypeDrawer | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Writes the network of a training checkpoint as a pretrained directory (``gasgnn train``, ``export``).
+
+    What the checkpoint knows fills the card: the dataset's name, classes, palette and ignore index, the
+    validation mIoU (``best.pt``) and the training device; ``metadata`` adds to it and wins over it.
+
+    Args:
+        checkpoint (str or PathLike): ``best.pt`` or ``last.pt`` of :class:`~gasgnn.train.Trainer`.
+        save_directory (str or PathLike): See :meth:`~gasgnn.models.GASNet.save_pretrained`.
+        metadata (dict, optional): Fields of :data:`~gasgnn.models.CARD_FIELDS`. (default: :obj:`None`)
+        draw (callable, optional): ``draw(genotype, path)``, e.g. :func:`gasgnn.viz.draw_network`.
+            (default: :obj:`None`)
+        overwrite (bool, optional): Replace a pretrained network in the directory. (default: :obj:`False`)
+
+    Returns:
+        Path: ``save_directory``.
+    """
+    ckpt = load_checkpoint(checkpoint)
+    spec = ckpt["spec"]
+    if spec.get("kind") != "gasnet":
+        raise ValueError(f"checkpoint {checkpoint}: only GASNet checkpoints can be saved as pretrained networks "
+                         f"(this one is {spec.get('kind')!r} {spec.get('name', '')})")
+    model = build_model(spec)
+    load_weights(model, ckpt["model"], str(checkpoint))
+    ds = ckpt.get("dataset") or {}
+    known: dict[str, Any] = {"dataset": ds.get("name")}
+    miou = ckpt.get("miou", ckpt.get("best_miou"))
+    if isinstance(miou, float) and math.isfinite(miou) and 0.0 <= miou <= 1.0:  # NaN: trained without validation
+        known["miou"] = miou
+    device = (ckpt.get("config") or {}).get("device")
+    if isinstance(device, str) and device != "auto":
+        known["train_device"] = device
+    known.update(metadata or {})
+    names = ds.get("classes") or None
+    n = model.space.num_classes
+    return model.save_pretrained(
+        save_directory, classes=names if names and len(names) == n else None,
+        palette=ds.get("palette") if names and len(ds.get("palette") or []) == n else None,
+        ignore_index=ds.get("ignore_index"), metadata=known, draw=draw, overwrite=overwrite,
+    )

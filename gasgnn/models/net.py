@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from gasgnn.genotype import CellGenotype, Genotype, GenotypeError
 from gasgnn.models.blocks import cell_preprocess
 from gasgnn.models.heads import build_head
+from gasgnn.models.pretrained import PretrainedMixin
 from gasgnn.space import SearchSpace, Stem, build_op
 
 
@@ -41,8 +42,11 @@ class DerivedCell(nn.Module):
         return torch.cat([states[i] for i in self.genotype.concat], dim=1)
 
 
-class GASNet(nn.Module):
+class GASNet(PretrainedMixin, nn.Module):
     """The derived network: stem, derived cells and a multi-scale head, upsampled to the input size.
+
+    :meth:`save_pretrained` and :meth:`from_pretrained` share it as a directory (genotype, safetensors
+    weights, config, model card; see :mod:`gasgnn.models.pretrained`).
 
     Args:
         genotype (Genotype): The derived architecture (one cell genotype per cell).
@@ -69,6 +73,8 @@ class GASNet(nn.Module):
         if len(genotype) != space.num_cells:
             raise GenotypeError(f"GASNet: genotype has {len(genotype)} cells but the space has {space.num_cells}")
         self.genotype, self.space, self.head_name = genotype, space, head
+        # kept so that save_pretrained can rebuild exactly this network
+        self.head_channels, self.head_kwargs = int(head_channels), dict(head_kwargs)
         self.stem = Stem(space.in_channels, space.stem_channels, num_convs=space.stem_stride.bit_length() - 1)
         C_pp = C_p = space.stem_channels
         cells, red_prev = [], False

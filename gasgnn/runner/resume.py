@@ -46,7 +46,7 @@ def table_sha1(table: Any) -> str | None:
 
 def genotype_sha1(genotype: Any) -> str:
     """A content hash of a genotype (``summary.json`` keeps later stages' numbers only for the same one)."""
-    return content_sha1(genotype.to_dict())
+    return genotype.sha1()
 
 
 def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
