@@ -117,7 +117,7 @@ def _pretrained(args: argparse.Namespace) -> int:
     """``--format pretrained``: the directory of GASNet.save_pretrained, with the card's metadata."""
     from gasgnn.genotype import Genotype, resolve_genotype
     from gasgnn.models import GASNet, load_model, save_pretrained_from_checkpoint
-    from gasgnn.search import check_out_path, table_sha1
+    from gasgnn.runner import check_out_path, table_sha1
 
     onnx_only = [f for f, on in (("--size", args.size is not None), ("--dynamic-batch", args.dynamic_batch),
                                  ("--no-check", args.no_check)) if on]

@@ -10,7 +10,7 @@ from gasgnn import GASNet, random_genotype
 from gasgnn.cli import main
 from gasgnn.latency import LatencyTable
 from gasgnn.models import load_model
-from gasgnn.search import table_sha1
+from gasgnn.runner import table_sha1
 
 from .conftest import SPACE
 

@@ -53,7 +53,7 @@ def test_search_with_ops_searches_and_derives_with_those_ops_only(three_ops_run,
                  "--no-figures", "--json"]) == 0
     assert Genotype.load(tmp_path / "b" / "genotype.json").space.ops == THREE
     capsys.readouterr()
-    assert main(search(tmp_path / "b", table_file, "--ops", "skip_connect,conv_3x3", "--resume")) == 2
+    assert main(search(tmp_path / "b", table_file, "--ops", "skip_connect,conv_3x3", "--resume")) == 3
     assert "space" in _err(capsys)
 
 

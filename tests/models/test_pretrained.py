@@ -75,7 +75,7 @@ def test_save_then_load_gives_identical_outputs(tiny_space, tmp_path, head, aux,
 
 
 def test_card_names_the_genotype_hash_and_the_metadata(tiny_space, tmp_path):
-    from gasgnn.search.resume import genotype_sha1
+    from gasgnn.runner import genotype_sha1
 
     net = trained(tiny_space)
     names = [f"class{i}" for i in range(tiny_space.num_classes)]
