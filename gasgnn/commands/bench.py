@@ -52,33 +52,37 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from gasgnn.genotype import Genotype
-    from gasgnn.models import load_model
+    from gasgnn.models import load_model, spec_memory_check
     from gasgnn.train import benchmark
     from gasgnn.utils import json_safe, write_json
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.sizes is not None and len(args.sizes) % 2:
+        raise ValueError(f"--sizes takes H W pairs, got {len(args.sizes)} numbers")
+    sizes = None if args.sizes is None else [(args.sizes[i], args.sizes[i + 1]) for i in range(0, len(args.sizes), 2)]
+    if sizes is not None and min(min(s) for s in sizes) < 1:
+        raise ValueError(f"--sizes: heights and widths must be >= 1, got {args.sizes}")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    src = f"--checkpoint {args.checkpoint}" if args.checkpoint is not None else f"--genotype {args.genotype}"
+    flags = f"--sizes (or the network of {src})"
     if args.checkpoint is not None:
-        model, spec = load_model(checkpoint=args.checkpoint)
+        model, spec = load_model(checkpoint=args.checkpoint, check=spec_memory_check(sizes, device, flags))
         models = {spec.get("head") or "model": model}
         g = Genotype.from_dict(spec["genotype"]) if spec.get("kind") == "gasnet" else None
     else:
         from gasgnn.genotype import resolve_genotype
 
         g = resolve_genotype(args.genotype)
-        models = {h: load_model(genotype=g, num_classes=args.num_classes, head=h,
-                                head_channels=args.head_channels)[0] for h in dict.fromkeys(args.head)}
-    if args.sizes is None:
+        sizes = sizes or [tuple(g.space.input_size) if g.space is not None else (360, 480)]
+        models = {h: load_model(genotype=g, num_classes=args.num_classes, head=h, head_channels=args.head_channels,
+                                check=spec_memory_check(sizes, device, flags))[0] for h in dict.fromkeys(args.head)}
+    if sizes is None:
         sizes = [tuple(g.space.input_size)] if g is not None and g.space is not None else [(360, 480)]
-    else:
-        if len(args.sizes) % 2:
-            raise ValueError(f"--sizes takes H W pairs, got {len(args.sizes)} numbers")
-        sizes = [(args.sizes[i], args.sizes[i + 1]) for i in range(0, len(args.sizes), 2)]
     backends = ([] if args.no_eager else ["eager"]) + (["compile"] if args.compile else []) + (
         ["onnxruntime"] if args.onnxruntime else [])
     if not backends:
         raise ValueError("no backend left (--no-eager without --compile or --onnxruntime)")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     report = benchmark(models, sizes, backends, args.dtype, args.channels_last, device, args.warmup,
                        args.iters, args.rounds, progress=not args.no_progress)
     report["genotype"] = args.genotype or str(args.checkpoint)

@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gasgnn.genotype import Genotype
-    from gasgnn.models import load_model
+    from gasgnn.models import load_model, spec_memory_check
     from gasgnn.runner import check_out_path
     from gasgnn.train import export_onnx, onnx_parity
 
@@ -66,14 +66,17 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out} exists; pass --overwrite to replace it, or choose another --out")
     if args.size is not None and min(args.size) < 1:
         raise ValueError(f"--size: height and width must be >= 1, got {args.size[0]} {args.size[1]}")
+    src = f"--checkpoint {args.checkpoint}" if args.checkpoint is not None else f"--genotype {args.genotype}"
+    check = spec_memory_check([args.size] if args.size is not None else None, "cpu",
+                              f"--size (or the network of {src})", batch=2 if args.dynamic_batch else 1)
     if args.checkpoint is not None:
-        model, spec = load_model(checkpoint=args.checkpoint, head=args.head)
+        model, spec = load_model(checkpoint=args.checkpoint, head=args.head, check=check)
     else:
         from gasgnn.genotype import resolve_genotype
 
         model, spec = load_model(genotype=resolve_genotype(args.genotype), weights=args.weights,
                                  num_classes=args.num_classes, head=args.head,
-                                 head_channels=args.head_channels)
+                                 head_channels=args.head_channels, check=check)
     size = args.size
     if size is None:
         g = Genotype.from_dict(spec["genotype"]) if spec.get("kind") == "gasnet" else None

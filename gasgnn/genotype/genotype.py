@@ -154,9 +154,12 @@ class Genotype:
                 if not isinstance(e["op"], str):
                     raise GenotypeError(f"{ew}.op: must be a string, got {e['op']!r}")
                 edges.append((e["src"], e["dst"], e["op"]))
-            concat = c.get("concat", [])
-            if not isinstance(concat, list) or not all(isinstance(x, int) for x in concat):
+            concat = c.get("concat", [])  # missing: all intermediate nodes
+            if not isinstance(concat, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in concat):
                 raise GenotypeError(f"{where}.concat: must be a list of node indices")
+            if "concat" in c and not concat:
+                raise GenotypeError(f"{where}.concat: is empty (a cell outputs at least one node; leave the field "
+                                    f"out for all intermediate nodes)")
             cells.append(
                 CellGenotype(tuple(edges), c["reduction"], c["channels"], c.get("num_nodes", 4), tuple(concat))
             )
@@ -364,6 +367,12 @@ def _validate_cells(cells: Sequence[CellGenotype], space: SearchSpace | None) ->
                 raise GenotypeError(f"{ew}.dst: {d} is not an intermediate node (2..{last})")
             if not 0 <= s < d:
                 raise GenotypeError(f"{ew}.src: edge {s}->{d} comes from a later or the same node (src must be < dst)")
+        # Two ops from one input are a multi-edge, and a parameter-free op twice is NASNet's (two average
+        # poolings of one input); the same parametric op twice on one input is one edge written twice.
+        dup = sorted({e for e in c.edges if c.edges.count(e) > 1 and e[2] in OPS and OPS[e[2]].parametric})
+        if dup:
+            raise GenotypeError(f"{where}.edges: {[list(e) for e in dup]} appear more than once (the same src, dst "
+                                f"and parametric op twice)")
         for d in range(2, last + 1):
             if not any(e[1] == d for e in c.edges):
                 raise GenotypeError(f"{where}.edges: intermediate node {d} has no incoming edge")

@@ -41,6 +41,7 @@ from gasgnn.models.memory import (
     estimate_memory,
     free_memory,
     human_bytes,
+    spec_memory_check,
 )
 from gasgnn.models.net import (
     DerivedCell,
@@ -97,6 +98,7 @@ __all__ = [
     "estimate_memory",
     "free_memory",
     "human_bytes",
+    "spec_memory_check",
     "save_pretrained_from_checkpoint",
     "CARD_FIELDS",
     "NOT_MEASURED",

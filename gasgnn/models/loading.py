@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,7 @@ def load_model(
     num_classes: int | None = None,
     head: str | None = None,
     head_channels: int = 128,
+    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Builds an inference network (eval mode, no auxiliary head) from a checkpoint or a genotype.
 
@@ -160,6 +162,8 @@ def load_model(
         num_classes (int, optional): With ``genotype``: classes (default: the genotype space's).
         head (str, optional): Head override (with ``genotype``: default ``'aspp'``).
         head_channels (int, optional): Head width with ``genotype``. (default: :obj:`128`)
+        check (callable, optional): Called with the model spec before the network is built (e.g. a memory
+            check that refuses a network that cannot fit: :func:`~gasgnn.models.memory.check_memory`).
 
     Returns:
         (nn.Module, dict): The network in eval mode and its model spec.
@@ -169,6 +173,8 @@ def load_model(
         spec = dict(ckpt["spec"])
         if head is not None and head != spec.get("head"):
             raise ValueError(f"checkpoint {checkpoint} has head '{spec.get('head')}', not '{head}'")
+        if check is not None:
+            check(spec)
         model = build_model(spec, aux=False)
         load_weights(model, ckpt["model"], str(checkpoint))
         return model.eval(), spec
@@ -176,6 +182,8 @@ def load_model(
         raise ValueError("load_model: give a checkpoint or a genotype")
     nc = num_classes or (genotype.space.num_classes if genotype.space is not None else 11)
     spec = gasnet_spec(genotype, nc, head or "aspp", head_channels)
+    if check is not None:
+        check(spec)
     model = build_model(spec, aux=False)
     if weights is not None:
         p = Path(weights)

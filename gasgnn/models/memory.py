@@ -9,14 +9,14 @@ an allocator traceback minutes later.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MemoryEstimate", "check_memory", "estimate_memory", "free_memory", "human_bytes"]
+__all__ = ["MemoryEstimate", "check_memory", "estimate_memory", "free_memory", "human_bytes", "spec_memory_check"]
 
 
 @dataclass
@@ -141,3 +141,22 @@ def check_memory(estimate: MemoryEstimate, device: str | torch.device, what: str
         f"{human_bytes(estimate.activations)} of activations; estimated before allocating), more than the "
         f"{human_bytes(free)} free on {torch.device(device)}; lower {flags}"
     )
+
+
+def spec_memory_check(sizes: Sequence[Sequence[int]] | None, device: str | torch.device, flags: str, batch: int = 1,
+                      training: bool = False) -> Callable[[dict[str, Any]], None]:
+    """A ``check(spec)`` for :func:`~gasgnn.models.loading.load_model`: refuses a model spec whose network
+    cannot fit at any of ``sizes`` (:obj:`None`: the input size of the spec's genotype space, else 360x480;
+    inference at batch ``batch`` unless ``training``), before it is built."""
+    def check(spec: dict[str, Any]) -> None:
+        from gasgnn.models.loading import build_model
+
+        todo = sizes
+        if todo is None:
+            space = (spec.get("genotype") or {}).get("space") or {}
+            todo = [tuple(space.get("input_size") or (360, 480))]
+        for h, w in todo:
+            est = estimate_memory(lambda: build_model(spec, aux=False), (batch, 3, int(h), int(w)), training)
+            check_memory(est, device, f"the network at {h}x{w}, batch {batch}", flags)
+
+    return check

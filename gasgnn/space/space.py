@@ -68,6 +68,7 @@ class SearchSpace:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        self._check_integers()
         # Normalise sequences (JSON and CLI hand in lists) so that spaces compare and hash equal.
         set_(self, "ops", tuple(self.ops))
         set_(self, "input_size", tuple(int(s) for s in self.input_size))
@@ -80,6 +81,21 @@ class SearchSpace:
         self._validate()
 
     # ------------------------------------------------------------------------------------------
+    def _check_integers(self) -> None:
+        """Integer fields must be integers: a JSON ``1.5`` or ``true`` is refused, not truncated or taken as 1."""
+        def is_int(x: Any) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool)
+
+        for name in ("num_cells", "num_nodes", "channels", "stem_stride", "num_classes", "in_channels"):
+            if not is_int(getattr(self, name)):
+                raise SpaceError(f"SearchSpace.{name}: must be an integer, got {getattr(self, name)!r}")
+        if self.stem_channels is not None and not is_int(self.stem_channels):
+            raise SpaceError(f"SearchSpace.stem_channels: must be an integer, got {self.stem_channels!r}")
+        for name in ("input_size", "reduction_cells"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, (str, bytes)) or not all(is_int(x) for x in v)):
+                raise SpaceError(f"SearchSpace.{name}: must be a list of integers, got {v!r}")
+
     def _validate(self) -> None:
         def bad(name: str, msg: str) -> None:
             raise SpaceError(f"SearchSpace.{name}: {msg}")

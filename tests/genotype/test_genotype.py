@@ -6,7 +6,7 @@ import torch
 
 from gasgnn import CellGenotype, Genotype, GenotypeError, SearchSpace, random_genotype
 from gasgnn.genotype import parse_darts
-from gasgnn.space import BUILDERS, build_edge_index
+from gasgnn.space import BUILDERS, OPS, build_edge_index
 
 DARTS_V2 = (
     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
@@ -147,8 +147,9 @@ def test_data_of_the_older_layout_still_reads(genotype):
 
 
 def test_multi_edges_round_trip_everywhere():
-    cell = CellGenotype(((0, 2, "sep_conv_3x3"), (0, 2, "sep_conv_3x3"), (1, 3, "skip_connect"),
-                         (2, 3, "conv_3x3")), False, 8, num_nodes=2)
+    # NASNet's kind: a parameter-free op twice on one input (and two different ops from one input)
+    cell = CellGenotype(((0, 2, "max_pool_3x3"), (0, 2, "max_pool_3x3"), (0, 2, "sep_conv_3x3"),
+                         (1, 3, "skip_connect"), (2, 3, "conv_3x3")), False, 8, num_nodes=2)
     g = Genotype((cell,))
     assert g.has_multi_edges()
     assert Genotype.from_json(g.to_json()) == g
@@ -156,3 +157,28 @@ def test_multi_edges_round_trip_everywhere():
     nxg = g.to_networkx()
     assert isinstance(nxg, nx.MultiDiGraph) and Genotype.from_networkx(nxg) == g
     assert not isinstance(random_genotype(SearchSpace(num_cells=2)).to_networkx(), nx.MultiDiGraph)
+
+
+def test_genotype_nonsense_is_refused_naming_the_field():
+    g = random_genotype(SearchSpace(num_cells=2)).to_dict()
+    bad = json.loads(json.dumps(g))
+    bad["space"]["num_classes"] = 1.5
+    with pytest.raises(GenotypeError, match=r"genotype.space: SearchSpace.num_classes: must be an integer, got 1.5"):
+        Genotype.from_dict(bad)
+    bad = json.loads(json.dumps(g))
+    bad["space"]["input_size"] = [64, True]
+    with pytest.raises(GenotypeError, match="input_size: must be a list of integers"):
+        Genotype.from_dict(bad)
+    bad = json.loads(json.dumps(g))
+    e = bad["cells"][1]["edges"][0]
+    e["op"] = "conv_3x3"
+    assert OPS["conv_3x3"].parametric
+    bad["cells"][1]["edges"].append(dict(e))  # 9 edges: one written twice
+    with pytest.raises(GenotypeError, match=r"cells\[1\].edges: .* appear more than once"):
+        Genotype.from_dict(bad)
+    bad = json.loads(json.dumps(g))
+    bad["cells"][0]["concat"] = []
+    with pytest.raises(GenotypeError, match=r"cells\[0\].concat: is empty"):
+        Genotype.from_dict(bad)
+    del bad["cells"][0]["concat"]  # left out: all intermediate nodes
+    assert Genotype.from_dict(bad).cells[0].concat == (2, 3, 4, 5)
