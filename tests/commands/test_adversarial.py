@@ -39,8 +39,8 @@ def _train(out, *extra, data=("--data", "synthetic", "--data-arg", "num_images=4
 # 1. divergence: one line and exit 3, not a SearchDivergedError traceback
 def test_1_divergence_is_one_line_and_exit_3(tmp_path, table_file, capsys):
     out = tmp_path / "nan"
-    code = main(search(out, table_file, "--w-lr", "1e35", "--grad-clip", "1e38", "--epochs", "2", "--warmup-epochs", "0",
-                       "--steps-per-epoch", "3"))
+    code = main(search(out, table_file, "--w-lr", "1e35", "--grad-clip", "1e38", "--epochs", "2",
+                       "--warmup-epochs", "0", "--steps-per-epoch", "3"))
     assert code == 3
     line = _err(capsys)
     assert "became" in line and "stopped" in line and ("--overwrite" in line or "--resume" in line)
@@ -159,7 +159,8 @@ def test_7_genotype_nonsense_names_the_field(tmp_path, capsys):
 def test_8_sizes_that_cannot_fit_are_refused(tmp_path, table_file, capsys):
     from gasgnn import SearchSpace, random_genotype
 
-    assert main(["export", "--genotype", "hand_sep", "--size", "100000", "100000", "--out", str(tmp_path / "m.onnx")]) == 2
+    onnx = tmp_path / "m.onnx"
+    assert main(["export", "--genotype", "hand_sep", "--size", "100000", "100000", "--out", str(onnx)]) == 2
     assert "--size" in _err(capsys) and not (tmp_path / "m.onnx").exists()
     assert main(search(tmp_path / "s", table_file, "--input-size", "100000", "100000")) == 2
     assert "--input-size" in _err(capsys) and not (tmp_path / "s").exists()
