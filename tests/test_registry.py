@@ -7,6 +7,7 @@ from gasgnn import BUILDERS, GUIDES, HEADS, OPS, SearchSpace, build_guide, build
 from gasgnn.data import DATASETS, build_dataset, eval_transform
 from gasgnn.genotype import REFERENCE_NETS, reference_genotype
 from gasgnn.ggm import CONVS, build_conv
+from gasgnn.latency import LATENCY_BACKENDS, make_backend
 from gasgnn.registry import Registry, RegistryError
 from gasgnn.space import build_edge_index
 from gasgnn.testing import make_camvid_tree, make_cityscapes_tree, make_folder_tree
@@ -45,7 +46,7 @@ def test_normalized_names():
     assert "camvid" in reg and reg["CAMVID"] == 1 and reg.names() == ["camvid"]
 
 
-ALL = [OPS, HEADS, GUIDES, CONVS, BUILDERS, DATASETS, REFERENCE_NETS]
+ALL = [OPS, HEADS, GUIDES, CONVS, BUILDERS, DATASETS, REFERENCE_NETS, LATENCY_BACKENDS]
 
 
 @pytest.mark.parametrize("registry", ALL, ids=lambda r: r.kind)
@@ -94,6 +95,17 @@ def test_every_conv(name):
     conv = build_conv(name, 8, 8, hidden_channels=8)
     x, ei = torch.randn(5, 8), torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
     assert conv(x, ei).shape == (5, 8)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "torch-compile" else n
+                                  for n in sorted(LATENCY_BACKENDS)])
+def test_every_latency_backend(name):
+    conv = torch.nn.Conv2d(4, 4, 3, padding=1).eval()
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        run = make_backend(name).prepare(conv, (x,))
+        with torch.inference_mode():
+            run()
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_NETS))

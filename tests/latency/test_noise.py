@@ -1,5 +1,5 @@
-"""Latency noise, validation that refuses noise-dominated correlations, networks spanning the range, and
-whole-network calibration (issue 19, finding 8)."""
+"""Latency noise, validation that refuses noise-dominated correlations, and whole-network calibration
+(issue 19, finding 8)."""
 
 import pytest
 import torch
@@ -12,9 +12,9 @@ from gasgnn.latency import (
     calibration_key,
     fit_calibration,
     noise_dominated,
-    spanning_genotypes,
     within,
 )
+from gasgnn.latency import fidelity
 from gasgnn.latency import noise as noise_mod
 
 SPACE = SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32), num_classes=9)
@@ -38,14 +38,6 @@ def test_within_and_noise_dominated():
     assert not noise_dominated([5.0, 10.0, 20.0], noise=0.05)
 
 
-def test_spanning_genotypes_cover_more_of_the_range(table):
-    picks = spanning_genotypes(table, SPACE, 5, seed=0, pool=10)
-    gen = torch.Generator().manual_seed(0)
-    uniform = [random_genotype(SPACE, gen) for _ in range(5)]
-    span = lambda gs: max(table.predict(g) for g in gs) - min(table.predict(g) for g in gs)  # noqa: E731
-    assert len(picks) == 5 and span(picks) >= span(uniform)
-
-
 def test_calibration_is_fitted_stored_and_used_by_predict(table):
     fit = fit_calibration([1.0, 2.0, 3.0], [2.5, 4.5, 6.5])
     assert fit["scale"] == pytest.approx(2.0) and fit["offset"] == pytest.approx(0.5) and fit["mape_after"] < 1e-6
@@ -63,8 +55,8 @@ def _validate_argv(tmp_path, table, *extra):
     p = tmp_path / "t.json"
     table.save(p)
     return ["latency", *extra, "--table", str(p), "--num-cells", "3", "--num-nodes", "2", "--reduction-cells", "1",
-            "--channels", "4", "--input-size", "32", "32", "--num-classes", "9", "--n", "4", "--repeats", "2",
-            "--warmup", "1", "--rounds", "1", "--no-progress"]
+            "--channels", "4", "--input-size", "32", "32", "--num-classes", "9", "--n", "4", "--near-n", "2",
+            "--repeats", "2", "--warmup", "1", "--rounds", "1", "--no-progress"]
 
 
 def test_validate_refuses_to_present_a_busy_machine_as_a_result(tmp_path, table, capsys, monkeypatch):
@@ -73,7 +65,7 @@ def test_validate_refuses_to_present_a_busy_machine_as_a_result(tmp_path, table,
     def busy(*a, **k):
         return {**real(*a, **k), "noise": 0.5, "busy": True}
 
-    monkeypatch.setattr(noise_mod, "measure_noise", busy)
+    monkeypatch.setattr(fidelity, "measure_noise", busy)
     assert main(_validate_argv(tmp_path, table, "validate")) == 3
     cap = capsys.readouterr()
     assert "BUSY" in cap.out and "NOT A RESULT" in cap.out and "+-10 %" in cap.out and "noise" in cap.err
@@ -83,10 +75,10 @@ def test_validate_refuses_to_present_a_busy_machine_as_a_result(tmp_path, table,
 
 def test_calibrate_command_stores_the_fit(tmp_path, table, capsys, monkeypatch):
     quiet = {"control_ms": 1.0, "repeat_spread": 0.0, "drift": 0.0, "noise": 0.0, "busy": False}
-    monkeypatch.setattr(noise_mod, "measure_noise", lambda *a, **k: dict(quiet))  # this test machine is shared
-    monkeypatch.setattr(noise_mod, "merge_noise", lambda samples: dict(quiet))
+    monkeypatch.setattr(fidelity, "measure_noise", lambda *a, **k: dict(quiet))  # this test machine is shared
+    monkeypatch.setattr(fidelity, "merge_noise", lambda samples: dict(quiet))
     argv = _validate_argv(tmp_path, table, "calibrate")
-    main(argv)
+    assert main(argv) in (0, 3)  # 3: the machine does not repeat its ranking of the band (a shared test machine)
     cal = LatencyTable.load(tmp_path / "t.json").meta["calibration"]
     assert cal[calibration_key((32, 32), "aspp")]["n"] >= 2
 
@@ -95,13 +87,13 @@ def test_anchored_measurement_divides_by_the_machine_speed(monkeypatch):
     """Each block of network calls is divided by the speed the anchors report at that moment."""
     import time as _time
 
-    import gasgnn.latency.measure as measure
+    import gasgnn.latency.timing as timing
 
     clock = iter(range(10**6))
     monkeypatch.setattr(_time, "perf_counter", lambda: next(clock) * 1e-3)  # every call lasts 1 ms
-    nets, x = [torch.nn.Identity(), torch.nn.Identity()], torch.zeros(1)
-    raw = measure.measure_networks(nets, x, warmup=0, repeats=4, rounds=2)
+    calls = [lambda: None, lambda: None]
+    (raw,) = timing.time_networks(calls, warmup=0, repeats=4, rounds=2)
     assert raw == pytest.approx([1.0, 1.0])
-    monkeypatch.setattr(measure, "_time_once", lambda fn, sync: 3.0)  # anchors run 3x slower than the table
-    anchored = measure.measure_networks(nets, x, warmup=0, repeats=4, rounds=2, anchors=[(lambda: None, 1.5)])
+    monkeypatch.setattr(timing, "_time_once", lambda fn, sync: 3.0)  # anchors run 3x slower than the table
+    (anchored,) = timing.time_networks(calls, warmup=0, repeats=4, rounds=2, anchors=[(lambda: None, 1.5)])
     assert anchored == pytest.approx([0.5, 0.5])  # 1 ms at twice the table's time: 0.5 ms at the table's speed
