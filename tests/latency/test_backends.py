@@ -202,7 +202,8 @@ def test_a_user_defined_backend_is_one_registered_class():
     try:
         table = LatencyTable.measure(SPACE, repeats=1, warmup=0, progress=False, heads=("aspp",),
                                      backend="test-channels-last")
-        assert table.backend == "test-channels-last" and table.meta["backend_info"] == {"memory_format": "channels_last"}
+        assert table.backend == "test-channels-last"
+        assert table.meta["backend_info"] == {"memory_format": "channels_last"}
         assert "Stem" in calls and "PieceFn" in calls
         res = validate(table, SPACE, n=2, near_n=0, repeats=1, warmup=0, rounds=1, progress=False)
         assert res["backend"] == "test-channels-last" and "GASNet" in calls

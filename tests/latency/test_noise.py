@@ -10,11 +10,11 @@ from gasgnn.genotype import random_genotype
 from gasgnn.latency import (
     LatencyTable,
     calibration_key,
+    fidelity,
     fit_calibration,
     noise_dominated,
     within,
 )
-from gasgnn.latency import fidelity
 from gasgnn.latency import noise as noise_mod
 
 SPACE = SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32), num_classes=9)
