@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import sys
 from pathlib import Path
@@ -78,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "derivable network, stratified in predicted latency) and --near-n networks near a target "
                     "latency (--near-ms), builds each derived GASNet on the table's backend, times every network "
                     "twice in interleaved rounds and reports, per input size: the table against the measurement "
-                    "(Spearman, Kendall, MAPE, share within +-10 %%, measured range) beside the machine's own "
+                    "(Spearman, Kendall, MAPE, share within +-10 %, measured range) beside the machine's own "
                     "test-retest agreement, over the range and in the near-target band, with a verdict: the table "
                     "ranks as well as the machine repeats itself when band Spearman >= 0.9 x band retest "
                     "Spearman. Exit status 3 when the machine was too noisy for a result. Missing table entries "
@@ -125,10 +126,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "metadata (used by predictions and the search's reported latency) and saves --table. Refused "
                     "on a busy machine.",
     )
-    for a in v._actions:  # the same options as validate
+    for a in v._actions:  # the same options as validate (copies: calibrate's defaults must not change validate's)
         if a.option_strings and a.dest not in ("help",) and not any(s in c._option_string_actions
                                                                       for s in a.option_strings):
-            c._add_action(a)
+            c._add_action(copy.copy(a))
     c.set_defaults(func=run_validate, _parser=c, _job_parser=c, calibrate=True, n=10, near_n=4)
 
     r = lsub.add_parser(
@@ -259,6 +260,10 @@ def _print_validation(res: dict, table: object, args: argparse.Namespace) -> Non
               f"{r['retest_mape']:5.1f} | {_f(r['band_spearman']):>8s} {_f(r['band_retest_spearman']):>7s} "
               f"{_f(r['band_mape'], '.1f'):>6s}")
         print(f"{'':>9s}   {r['verdict']['text']}")
+        sp = r.get("anchor_speed")
+        if sp:
+            print(f"{'':>9s}   speed anchors: the machine ran at {sp['median']:.2f}x the table's time "
+                  f"({sp['min']:.2f}-{sp['max']:.2f}); measurements divided by it")
         if "calibration" in r:
             cal = r["calibration"]
             print(f"{'':>9s}   calibration: measured = {cal['scale']:.3f} x table + {cal['offset']:.3f} ms "

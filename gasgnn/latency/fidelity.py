@@ -176,6 +176,13 @@ def draw_networks(
     return nets + band, list(range(len(nets))), list(range(len(nets), len(nets) + len(band))), near
 
 
+def _spread(values: Sequence[float]) -> dict[str, float] | None:
+    """Median, min and max of ``values`` (:obj:`None` when empty)."""
+    if not values:
+        return None
+    return {"median": float(np.median(values)), "min": float(np.min(values)), "max": float(np.max(values))}
+
+
 def validate(
     table: Any, space: Any, sizes: Sequence[tuple[int, int]] | None = None, n: int = 20,
     near_ms: float | None = None, near_n: int = 10, near_width: float = 0.1, head: str = "aspp",
@@ -219,7 +226,8 @@ def validate(
     Returns:
         dict: ``sizes`` (per size: the :data:`SIZE_KEYS` figures and those of :func:`size_metrics`,
         ``input_size``, ``predicted_ms``, ``measured_ms`` (mean of the series), ``test_ms``, ``retest_ms``,
-        ``band_n``, ``noise_dominated`` and ``verdict``), and ``genotypes`` (JSON, aligned with the
+        ``band_n``, ``anchor_speed`` (median/min/max of the machine speed the anchors measured: 1 means the
+        table's speed), ``noise_dominated`` and ``verdict``), and ``genotypes`` (JSON, aligned with the
         per-network lists), ``range_index``, ``band_index``, ``near_ms``, ``backend``, ``device``, ``noise``,
         ``table_noise``, ``busy``, the settings, load averages and ``seconds``.
     """
@@ -264,12 +272,14 @@ def validate(
         costly = sorted(unique(keys), key=lambda k: -table[k])[:anchors]
         refs = [(piece_runner(k, device, dtype, None, runtime), table[k] + runtime.call_overhead_ms())
                 for k in costly]
+        speeds: list[float] = []
         test, retest = time_networks(calls, device, warmup, repeats, rounds, series=2, anchors=refs,
-                                     progress=progress, desc=f"networks {size[0]}x{size[1]} ({name})")
+                                     progress=progress, desc=f"networks {size[0]}x{size[1]} ({name})", speeds=speeds)
         del calls, refs
         row = {"input_size": list(size), **size_metrics(predicted, test, retest, range_index, band_index),
                "band_n": len(band_index), "predicted_ms": predicted,
-               "measured_ms": [(a + b) / 2 for a, b in zip(test, retest)], "test_ms": test, "retest_ms": retest}
+               "measured_ms": [(a + b) / 2 for a, b in zip(test, retest)], "test_ms": test, "retest_ms": retest,
+               "anchor_speed": _spread(speeds)}
         out["sizes"].append(row)
     noise = merge_noise([before, measure_noise(device, dtype)])
     table_noise = table.meta.get("noise") or {}

@@ -166,7 +166,7 @@ def _time_once(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
 def time_networks(
     calls: Sequence[Callable[[], Any]], device: str | torch.device = "cpu", warmup: int = 3, repeats: int = 15,
     rounds: int = 3, series: int = 1, anchors: Sequence[tuple[Callable[[], Any], float]] = (),
-    progress: bool = False, desc: str = "networks",
+    progress: bool = False, desc: str = "networks", speeds: list[float] | None = None,
 ) -> list[list[float]]:
     """End-to-end median latency (ms) of each network call, in ``series`` independent measurements.
 
@@ -194,6 +194,8 @@ def time_networks(
         anchors (sequence, optional): ``(call, table ms)`` pairs (CPU only). (default: none)
         progress (bool, optional): Progress bar. (default: :obj:`False`)
         desc (str, optional): Progress bar label. (default: :obj:`"networks"`)
+        speeds (list, optional): Receives the machine speed of every block (anchor time / table time; 1.0
+            without anchors), for diagnosis. (default: :obj:`None`)
 
     Returns:
         list: ``[series][network]`` median milliseconds.
@@ -227,6 +229,8 @@ def time_networks(
                 block = _call_times(calls[i], per_round, device)
                 speed = statistics.median(_time_once(fn, sync) / ms for fn, ms in anchors) if anchors else 1.0
                 times[s][i] += [b / speed for b in block]
+                if speeds is not None:
+                    speeds.append(float(speed))
                 bar.update()
         bar.close()
     return [[float(statistics.median(t)) for t in ts] for ts in times]

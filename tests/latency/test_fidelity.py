@@ -149,7 +149,8 @@ def test_validate_reports_every_figure(monkeypatch):
     pred = [table.predict(g) for g in genotypes]
     seen = {}
 
-    def timed(calls, device, warmup, repeats, rounds, series, anchors, progress, desc):
+    def timed(calls, device, warmup, repeats, rounds, series, anchors, progress, desc, speeds):
+        speeds += [1.0, 1.2]
         seen.update(n=len(calls), series=series, anchors=len(anchors))
         return [[1.05 * p for p in pred], [0.95 * p for p in pred]]  # the table exact, the retest 10 % apart
 
@@ -167,6 +168,7 @@ def test_validate_reports_every_figure(monkeypatch):
     assert r["within_10"] == 1.0 and r["range_ratio"] == pytest.approx(max(pred[:5]) / min(pred[:5]))
     assert r["band_spearman"] == pytest.approx(1.0) and r["band_retest_spearman"] == pytest.approx(1.0)
     assert r["verdict"]["status"] == "pass" and r["noise_dominated"] is False
+    assert r["anchor_speed"] == {"median": pytest.approx(1.1), "min": 1.0, "max": 1.2}
 
 
 def test_validate_on_given_networks_finds_the_band(monkeypatch):

@@ -371,3 +371,13 @@ def test_exclude_none_renormalises_over_real_ops(tiny_space):
     a = alpha.clone().requires_grad_(True)
     table.expected_latency(graph, a, space=tiny_space, exclude_none=True)[0].backward()
     assert a.grad[:, none].abs().sum() == 0 and a.grad.isfinite().all()
+
+
+def test_calibrate_defaults_leave_validate_defaults_alone():
+    """calibrate takes validate's options with smaller defaults; validate keeps its own."""
+    from gasgnn.cli import build_parser
+
+    p = build_parser()
+    v = p.parse_args(["latency", "validate"])
+    c = p.parse_args(["latency", "calibrate"])
+    assert (v.n, v.near_n) == (20, 10) and (c.n, c.near_n) == (10, 4)
