@@ -55,7 +55,7 @@ def _validate_argv(tmp_path, table, *extra):
     p = tmp_path / "t.json"
     table.save(p)
     return ["latency", *extra, "--table", str(p), "--num-cells", "3", "--num-nodes", "2", "--reduction-cells", "1",
-            "--channels", "4", "--input-size", "32", "32", "--num-classes", "9", "--n", "4", "--near-n", "2",
+            "--channels", "4", "--input-size", "32", "32", "--num-classes", "9", "--n", "4", "--near-n", "3",
             "--repeats", "2", "--warmup", "1", "--rounds", "1", "--no-progress"]
 
 
@@ -77,10 +77,24 @@ def test_calibrate_command_stores_the_fit(tmp_path, table, capsys, monkeypatch):
     quiet = {"control_ms": 1.0, "repeat_spread": 0.0, "drift": 0.0, "noise": 0.0, "busy": False}
     monkeypatch.setattr(fidelity, "measure_noise", lambda *a, **k: dict(quiet))  # this test machine is shared
     monkeypatch.setattr(fidelity, "merge_noise", lambda samples: dict(quiet))
-    argv = _validate_argv(tmp_path, table, "calibrate")
-    assert main(argv) in (0, 3)  # 3: the machine does not repeat its ranking of the band (a shared test machine)
-    cal = LatencyTable.load(tmp_path / "t.json").meta["calibration"]
-    assert cal[calibration_key((32, 32), "aspp")]["n"] >= 2
+    predicted = []
+    real_predict = LatencyTable.predict
+
+    def predict(self, *a, **k):
+        predicted.append(real_predict(self, *a, **k))
+        return predicted[-1]
+
+    def timed(calls, *a, **k):  # a machine exactly 2x the table + 1 ms, with a retest 1 % apart
+        pred = predicted[-len(calls):]
+        return [[2 * p + 1 for p in pred], [1.01 * (2 * p + 1) for p in pred]]
+
+    monkeypatch.setattr(LatencyTable, "predict", predict)
+    monkeypatch.setattr(fidelity, "time_networks", timed)
+    assert main(_validate_argv(tmp_path, table, "calibrate")) == 0
+    monkeypatch.setattr(LatencyTable, "predict", real_predict)
+    cal = LatencyTable.load(tmp_path / "t.json").meta["calibration"][calibration_key((32, 32), "aspp")]
+    assert cal["n"] == 7 and cal["scale"] == pytest.approx(2.01) and cal["offset"] == pytest.approx(1.005)
+    assert "calibration: measured = 2.010 x table + 1.005 ms" in capsys.readouterr().out
 
 
 def test_anchored_measurement_divides_by_the_machine_speed(monkeypatch):
