@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from gasgnn import SearchSpace
-from gasgnn.latency import LatencyTable, agreement, spanning_genotypes
-from gasgnn.latency.measure import _runner
+from gasgnn.latency import LatencyTable, agreement, draw_networks, piece_runner
 from gasgnn.models import GASNet
 
 
@@ -42,11 +41,13 @@ def main() -> None:
     space, table = SearchSpace(), LatencyTable.load(args.table)
     sizes = list(zip(args.sizes[::2], args.sizes[1::2]))
     for size in sizes:
-        gens = spanning_genotypes(table, space, args.n, args.seed, input_size=size)
+        sp = space.replace(input_size=size)
+        table.ensure(sp, heads=("aspp",), measure_missing=True)
+        gens = draw_networks(table, sp, args.n, near_n=0, seed=args.seed)[0]  # spanning the latency range
         keys = {k for g in gens for k, _ in table.genotype_keys(g, space, size, "aspp", 128)}
         table.ensure_keys(list(keys), measure_missing=True)
         anchors = sorted(keys, key=lambda k: -table[k])[: args.anchors]
-        runs = [(_runner(k, torch.device("cpu"), torch.float32), table[k]) for k in anchors]
+        runs = [(piece_runner(k, torch.device("cpu"), torch.float32), table[k]) for k in anchors]
         nets = [GASNet(g, space, head="aspp").eval() for g in gens]
         x = torch.randn(1, 3, *size)
         raw: list[list[float]] = [[] for _ in nets]

@@ -51,7 +51,7 @@ def build(variant: str, args: argparse.Namespace) -> Callable[[], float]:
         s = NaiveSearcher(space, device, amp=args.amp)
     else:
         keys = LatencyTable().required_keys(space, heads=("aspp",))
-        table = LatencyTable({k: 0.1 for k in keys})
+        table = LatencyTable({k: 0.1 + 1e-3 * i for i, k in enumerate(keys)})  # distinct: a table must rank ops
         cfg = SearchConfig(guide=args.guide, latency_weight=0.1, warmup_epochs=0, supernet_impl=variant,
                            amp=args.amp, cuda_graphs=args.cuda_graphs)
         s = Searcher(space, cfg, lambda e: [], lambda e: [], table=table, device=device, progress=False)

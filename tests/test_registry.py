@@ -1,5 +1,6 @@
 """The one Registry class, and every registered name of every registry (timm's test_models style)."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -7,7 +8,9 @@ from gasgnn import BUILDERS, GUIDES, HEADS, OPS, SearchSpace, build_guide, build
 from gasgnn.data import DATASETS, build_dataset, dataset_fixture, eval_transform
 from gasgnn.genotype import REFERENCE_NETS, reference_genotype
 from gasgnn.ggm import CONVS, build_conv
+from gasgnn.latency import LATENCY_BACKENDS, make_backend
 from gasgnn.registry import Registry, RegistryError, load_plugin
+from gasgnn.runner import LOGGERS
 from gasgnn.space import SPACE_PRESETS, build_edge_index, preset_space, register_space_preset
 
 
@@ -44,7 +47,7 @@ def test_normalized_names():
     assert "camvid" in reg and reg["CAMVID"] == 1 and reg.names() == ["camvid"]
 
 
-ALL = [OPS, HEADS, GUIDES, CONVS, BUILDERS, DATASETS, REFERENCE_NETS, SPACE_PRESETS]
+ALL = [OPS, HEADS, GUIDES, CONVS, BUILDERS, DATASETS, REFERENCE_NETS, SPACE_PRESETS, LATENCY_BACKENDS, LOGGERS]
 
 
 @pytest.mark.parametrize("registry", ALL, ids=lambda r: r.kind)
@@ -160,6 +163,17 @@ def test_every_conv(name):
     assert conv(x, ei).shape == (5, 8)
 
 
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "torch-compile" else n
+                                  for n in sorted(LATENCY_BACKENDS)])
+def test_every_latency_backend(name):
+    conv = torch.nn.Conv2d(4, 4, 3, padding=1).eval()
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        run = make_backend(name).prepare(conv, (x,))
+        with torch.inference_mode():
+            run()
+
+
 @pytest.mark.parametrize("name", sorted(REFERENCE_NETS))
 def test_every_reference(name):
     ref = REFERENCE_NETS[name]
@@ -181,3 +195,17 @@ def test_every_dataset(name, tmp_path, monkeypatch):
     image, mask = ds[0]
     assert image.dim() == 3 and mask.dim() == 2 and image.shape[1:] == mask.shape
     assert int(mask.max()) < ds.num_classes or int(mask.max()) == ds.ignore_index
+
+
+@pytest.mark.parametrize("name", sorted(LOGGERS))
+def test_every_logger(name, tmp_path):
+    from gasgnn.runner import build_loggers
+
+    try:
+        (lg,) = build_loggers([name], tmp_path, "search")
+    except ValueError as e:
+        assert "not installed" in str(e)  # an optional extra: the one line names it
+        pytest.skip(str(e))
+    lg.start([])
+    lg.log(1, {"train_loss": 1.5, "epoch": 1}, {"x": np.zeros((8, 8, 3), dtype=np.uint8)} if lg.wants_images else None)
+    lg.close()

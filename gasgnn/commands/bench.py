@@ -17,9 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Times batch-1 inference of a genotype's GASNet with each requested head, interleaved in one "
             "process for a fair comparison: warm-up, CUDA synchronisation, median latency with p10/p90 "
-            "and IQR, FPS, parameters, FLOPs and peak CUDA memory. Backends: eager PyTorch, "
-            "torch.compile (--compile) and ONNX Runtime (--onnxruntime); unavailable ones are skipped "
-            "with a message."
+            "and IQR, FPS, parameters, FLOPs and peak CUDA memory. Backends are the latency backends "
+            "(--backend torch onnxruntime torch-compile, or one you registered), so a network is timed on the "
+            "runtime its latency table was measured on; unavailable ones are skipped with a message."
         ),
     )
     a, D = p.add_argument, " (default: %(default)s)"
@@ -33,9 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
       help="input sizes as H W pairs, e.g. --sizes 360 480 720 960 (default: the genotype space's)")
     a("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32", help="precision; fp16 needs CUDA" + D)
     a("--channels-last", action="store_true", help="NHWC memory format")
-    a("--compile", action="store_true", help="also time torch.compile")
-    a("--onnxruntime", action="store_true", help="also time ONNX Runtime (fp32)")
-    a("--no-eager", action="store_true", help="skip the eager PyTorch backend")
+    a("--backend", nargs="+", default=None, metavar="NAME",
+      help="latency backends to time: torch (eager), onnxruntime (fp32), torch-compile, or a registered one "
+           "(default: torch)")
+    a("--compile", action="store_true", help="also time torch.compile (= adding torch-compile to --backend)")
+    a("--onnxruntime", action="store_true", help="also time ONNX Runtime (= adding onnxruntime to --backend)")
+    a("--no-eager", action="store_true", help="skip the eager PyTorch backend (torch)")
     a("--device", default="auto", help="auto, cpu, cuda, ..." + D)
     a("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     a("--warmup", type=int, default=10, help="untimed calls per network" + D)
@@ -79,10 +82,13 @@ def run(args: argparse.Namespace) -> int:
                                 check=spec_memory_check(sizes, device, flags))[0] for h in dict.fromkeys(args.head)}
     if sizes is None:
         sizes = [tuple(g.space.input_size)] if g is not None and g.space is not None else [(360, 480)]
-    backends = ([] if args.no_eager else ["eager"]) + (["compile"] if args.compile else []) + (
-        ["onnxruntime"] if args.onnxruntime else [])
+    from gasgnn.train import backend_name
+
+    backends = [backend_name(b) for b in (args.backend or ["torch"])]
+    backends += (["torch-compile"] if args.compile else []) + (["onnxruntime"] if args.onnxruntime else [])
+    backends = [b for b in dict.fromkeys(backends) if not (args.no_eager and b == "torch")]
     if not backends:
-        raise ValueError("no backend left (--no-eager without --compile or --onnxruntime)")
+        raise ValueError("no backend left (--no-eager without another --backend, --compile or --onnxruntime)")
     report = benchmark(models, sizes, backends, args.dtype, args.channels_last, device, args.warmup,
                        args.iters, args.rounds, progress=not args.no_progress)
     report["genotype"] = args.genotype or str(args.checkpoint)

@@ -53,6 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--latency-table", type=Path, default=None,
                    help="latency table JSON; missing entries are measured (default: measure one for this "
                         "space on --device and save it in the run directory)")
+    g.add_argument("--latency-backend", default=None, metavar="NAME",
+                   help="latency backend of the table (torch, onnxruntime, torch-compile, ...): missing entries, or "
+                        "a new table, are measured on it; a --latency-table of another backend is refused "
+                        "(default: the table's own, torch for a new table)")
     g.add_argument("--latency-weight", type=float, default=d.latency_weight, help="lambda of the latency term")
     g.add_argument("--latency-form", choices=["linear", "log", "target"], default=d.latency_form)
     g.add_argument("--target-ms", type=float, default=None, help="latency target (target form, random search)")
@@ -193,7 +197,7 @@ def _run(args: argparse.Namespace, plan: dict[str, Any]) -> int:
         from gasgnn.latency import load_or_measure_table
 
         table = load_or_measure_table(args.latency_table, space, device, save_to=run / RunDir.LATENCY_TABLE,
-                                      heads=(args.head,))
+                                      heads=(args.head,), backend=args.latency_backend)
     if dist.is_distributed():  # one table for all ranks: the latency term must be the same everywhere
         obj = dist.broadcast_object(table.to_dict() if main else None)
         table = table if main else LatencyTable.from_dict(obj, "rank 0's latency table")

@@ -10,6 +10,10 @@ that edge (the table is additive over edges, so the step lowers the prediction b
   samples reach (:func:`gasgnn.search.sample_under_target`).
 
 The kept edges (which inputs each node takes) never change; only their ops do.
+
+For validation, :func:`extreme_genotype` gives the lightest and the heaviest network derivable from a space
+(the ends of its latency range), and :func:`draw_near` a random network the table predicts just under a
+target: random kept inputs, every kept edge first given its costliest op, then :func:`lighten`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from gasgnn.genotype import Genotype, allowed_columns, derive
+from gasgnn.genotype import CellGenotype, Genotype, allowed_columns, derive, random_genotype
 from gasgnn.latency.keys import LatencyTableError
 from gasgnn.latency.table import LatencyTable
 from gasgnn.space import SearchSpace, SpaceError
@@ -154,24 +158,105 @@ def derive_under_latency(
     return out
 
 
-def lightest(
-    genotype: Genotype, table: LatencyTable, head: str = "aspp", head_channels: int = 128,
-    ops: Sequence[str] | None = None,
-) -> float:
-    """The predicted latency (ms) of ``genotype`` with every kept edge given its cheapest non-``none`` op
-    (of ``ops`` when given)."""
+def _extreme_ops(genotype: Genotype, table: LatencyTable, heaviest: bool, head: str, head_channels: int,
+                 ops: Sequence[str] | None = None) -> Genotype:
+    """``genotype`` with every kept edge given its cheapest (or costliest) non-``none`` op (of ``ops`` when
+    given)."""
     space = genotype.space
     rows = table.for_space(space, head=head, head_channels=head_channels).rows
-    node = _node_of(space)
+    node, pick = _node_of(space), (max if heaviest else min)
     usable = allowed_columns(space, ops)
     cells = []
     for c, cell in enumerate(genotype.cells):
         edges = []
         for s, d, _ in cell.edges:
             row = rows[node(c, s, d)]
-            edges.append((s, d, space.ops[min(usable, key=lambda k, row=row: float(row[k]))]))
+            edges.append((s, d, space.ops[pick(usable, key=lambda k, row=row: float(row[k]))]))
         cells.append(dataclasses.replace(cell, edges=tuple(edges)))
-    return float(table.predict(Genotype(tuple(cells), space), head=head, head_channels=head_channels))
+    return Genotype(tuple(cells), space)
+
+
+def lightest(
+    genotype: Genotype, table: LatencyTable, head: str = "aspp", head_channels: int = 128,
+    ops: Sequence[str] | None = None,
+) -> float:
+    """The predicted latency (ms) of ``genotype`` with every kept edge given its cheapest non-``none`` op
+    (of ``ops`` when given)."""
+    g = _extreme_ops(genotype, table, False, head, head_channels, ops)
+    return float(table.predict(g, head=head, head_channels=head_channels))
+
+
+def extreme_genotype(space: SearchSpace, table: LatencyTable, heaviest: bool = False, head: str = "aspp",
+                     head_channels: int = 128, kept: int = 2) -> Genotype:
+    """The lightest (or the heaviest) network derivable from ``space`` by the table's prediction: every
+    node keeps the ``kept`` inputs whose cheapest (costliest) non-``none`` op is cheapest (costliest), with
+    that op. The table is additive over edges, so this is the exact minimum (maximum).
+
+    Args:
+        space (SearchSpace): The space (its ``input_size`` is the prediction's).
+        table (LatencyTable): Covers ``space`` for ``head``.
+        heaviest (bool, optional): The heaviest instead of the lightest. (default: :obj:`False`)
+        head (str, optional): Head of the prediction. (default: :obj:`"aspp"`)
+        head_channels (int, optional): Head width. (default: :obj:`128`)
+        kept (int, optional): Inputs per node. (default: :obj:`2`)
+
+    Returns:
+        Genotype: the network (it carries ``space``).
+    """
+    rows = table.for_space(space, head=head, head_channels=head_channels).rows
+    node, pick = _node_of(space), (max if heaviest else min)
+    usable = [k for k, o in enumerate(space.ops) if o != "none"]
+    chans, cells = space.cell_channels(), []
+    for c in range(space.num_cells):
+        edges = []
+        for d in range(2, space.num_nodes + 2):
+            best = []
+            for s in (s for s, dd in space.cell_edges() if dd == d):
+                row = rows[node(c, s, d)]
+                k = pick(usable, key=lambda k, row=row: float(row[k]))
+                best.append((float(row[k]), s, k))
+            best.sort(key=lambda t: -t[0] if heaviest else t[0])
+            edges += [(s, d, space.ops[k]) for _, s, k in sorted(best[: min(kept, d)], key=lambda t: t[1])]
+        cells.append(CellGenotype(tuple(edges), space.is_reduction(c), chans[c], space.num_nodes))
+    return Genotype(tuple(cells), space)
+
+
+def draw_near(
+    space: SearchSpace, table: LatencyTable, target_ms: float, generator: torch.Generator | None = None,
+    head: str = "aspp", head_channels: int = 128, tol: float = 0.05, tries: int = 20,
+) -> tuple[Genotype, float]:
+    """A random network the table predicts just under ``target_ms``, as a search's candidates under a
+    budget are: random kept inputs (:func:`~gasgnn.genotype.random_genotype`), every kept edge first given
+    its costliest op, then random cheaper ops (:func:`lighten`) until it fits.
+
+    Returns the first draw within ``[(1 - tol) * target_ms, target_ms]``; after ``tries`` draws without
+    one, the draw closest to the target (for a target outside the space's range: the nearest end).
+
+    Args:
+        space (SearchSpace): The space (its ``input_size`` is the prediction's).
+        table (LatencyTable): Covers ``space`` for ``head``.
+        target_ms (float): The target latency.
+        generator (torch.Generator, optional): Source of randomness.
+        head (str, optional): Head of the prediction. (default: :obj:`"aspp"`)
+        head_channels (int, optional): Head width. (default: :obj:`128`)
+        tol (float, optional): Accepted shortfall below the target. (default: :obj:`0.05`)
+        tries (int, optional): Draws at most. (default: :obj:`20`)
+
+    Returns:
+        (Genotype, float): the network and its predicted latency.
+    """
+    best: tuple[Genotype, float] | None = None
+    for _ in range(max(1, tries)):
+        heavy = _extreme_ops(random_genotype(space, generator), table, True, head, head_channels)
+        out = lighten(heavy, table, target_ms, head, head_channels, generator)
+        if out is None:  # even its cheapest ops are over the target: its lightest version is the nearest
+            g = _extreme_ops(heavy, table, False, head, head_channels)
+            out = (g, float(table.predict(g, head=head, head_channels=head_channels)))
+        if best is None or abs(out[1] - target_ms) < abs(best[1] - target_ms):
+            best = out
+        if (1 - tol) * target_ms <= out[1] <= target_ms:
+            return out
+    return best
 
 
 def _log_weights(space: SearchSpace, alpha: Tensor) -> Tensor:

@@ -4,7 +4,8 @@ The table sums per-op times measured in isolation; a whole network runs with oth
 allocations, so its latency is roughly ``scale * sum + offset``. A few measured networks spanning the
 space's latency range fit ``scale`` and ``offset`` (HELP reports rank correlation 0.987-0.989 from 10
 samples); the fit is stored in the table's metadata per input size and head, and
-:meth:`~gasgnn.latency.LatencyTable.predict` applies it.
+:meth:`~gasgnn.latency.LatencyTable.predict` applies it. :func:`gasgnn.latency.calibrate` measures the networks
+and stores the fit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["apply_calibration", "calibrate", "calibration_key", "fit_calibration"]
+__all__ = ["apply_calibration", "calibration_key", "fit_calibration"]
 
 
 def calibration_key(input_size: Sequence[int], head: str) -> str:
@@ -53,30 +54,3 @@ def apply_calibration(meta: Mapping[str, Any], total_ms: float, input_size: Sequ
         return total_ms
     out = cal["scale"] * total_ms + cal["offset"]
     return out if math.isfinite(out) and out > 0 else total_ms
-
-
-def calibrate(table: Any, space: Any, sizes: Sequence[tuple[int, int]] | None = None, n: int = 10,
-              **kw: Any) -> dict[str, Any]:
-    """Measures ``n`` networks spanning the latency range per size, fits scale and offset, and stores them in
-    ``table.meta['calibration']`` (save the table to keep them). Refuses when the machine was too noisy.
-
-    Keyword arguments go to :func:`~gasgnn.latency.noise.validate_with_noise`.
-
-    Returns:
-        dict: the validation result, with ``calibration`` per size.
-    """
-    from gasgnn.latency.noise import validate_with_noise
-
-    res = validate_with_noise(table, space, sizes, n=n, **kw)
-    if res["noise"]["busy"]:
-        raise ValueError(f"calibrate: the machine was too busy to calibrate (control op noise "
-                         f"{100 * res['noise']['noise']:.0f} %); run it on a quiet machine")
-    cals = dict(table.meta.get("calibration") or {})
-    head = res["head"]
-    for r in res["sizes"]:
-        fit = fit_calibration(r["predicted_ms"], r["measured_ms"])
-        fit["noise"] = res["noise"]["noise"]
-        cals[calibration_key(r["input_size"], head)] = fit
-        r["calibration"] = fit
-    table.meta["calibration"] = cals
-    return res

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import platform
 from collections.abc import Sequence
@@ -10,8 +11,9 @@ from typing import Any, NamedTuple
 import torch
 
 __all__ = [
-    "COMPAT_FIELDS", "KINDS", "META_FIELDS", "PRE_TYPES", "TABLE_FORMAT", "TABLE_VERSION", "LatencyKey",
-    "LatencyTableError", "MissingEntriesError", "device_name", "dtype_name", "parse_table",
+    "COMPAT_FIELDS", "DEFAULT_BACKEND", "KINDS", "META_FIELDS", "OPTIONAL_META_FIELDS", "PRE_TYPES", "STR_FIELDS",
+    "TABLE_FORMAT", "TABLE_VERSION", "LatencyKey", "LatencyTableError", "MissingEntriesError", "compat_fields",
+    "device_name", "dtype_name", "parse_table",
 ]
 
 # Fields of each entry kind, in key order. ``H``/``W`` is always the piece's *input* size.
@@ -24,7 +26,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "head": ("head", "C_in", "classes", "channels", "H", "W"),
     "upsample": ("C", "H", "W", "H_out", "W_out"),
 }
-_STR_FIELDS = {"op", "type", "head"}
+#: Fields whose values are names (every other field is an integer >= 0).
+STR_FIELDS = frozenset({"op", "type", "head"})
 PRE_TYPES = ("relu_conv_bn", "factorized_reduce")
 
 
@@ -60,8 +63,19 @@ META_FIELDS: dict[str, type] = {
     "device": str, "device_name": str, "torch": str, "dtype": str, "batch": int, "threads": int,
     "date": str, "repeats": int, "warmup": int, "input_sizes": list,
 }
+#: The latency backend of a table that names none (every table before backends existed was eager PyTorch).
+DEFAULT_BACKEND = "torch"
+#: Metadata a table may lack (tables written before it existed), with the value such a table means.
+OPTIONAL_META_FIELDS: dict[str, tuple[type, Any]] = {"backend": (str, DEFAULT_BACKEND), "backend_info": (dict, {})}
 # Metadata that must agree before measurements are mixed in one table.
-COMPAT_FIELDS = ("device", "device_name", "torch", "threads", "dtype", "batch")
+COMPAT_FIELDS = ("device", "device_name", "torch", "threads", "dtype", "batch", "backend")
+
+
+def compat_fields(meta: dict[str, Any]) -> tuple[str, ...]:
+    """The :data:`COMPAT_FIELDS` that matter for a table with ``meta``: a CUDA table's numbers do not depend
+    on the CPU thread count, so ``threads`` is left out for it."""
+    cuda = str(meta.get("device", "")).startswith("cuda")
+    return tuple(f for f in COMPAT_FIELDS if not (cuda and f == "threads"))
 
 
 class LatencyTableError(ValueError):
@@ -114,6 +128,11 @@ def parse_table(obj: Any, source: str = "latency table") -> tuple[dict[str, Any]
             raise bad(f"meta.{f}", "missing field")
         if not isinstance(meta[f], typ) or isinstance(meta[f], bool):
             raise bad(f"meta.{f}", f"expected {typ.__name__}, got {meta[f]!r}")
+    meta = dict(meta)
+    for f, (typ, default) in OPTIONAL_META_FIELDS.items():
+        meta.setdefault(f, copy.deepcopy(default))
+        if not isinstance(meta[f], typ):
+            raise bad(f"meta.{f}", f"expected {typ.__name__}, got {meta[f]!r}")
     if not all(isinstance(s, list) and len(s) == 2 and all(map(_is_int, s)) for s in meta["input_sizes"]):
         raise bad("meta.input_sizes", f"expected a list of [H, W], got {meta['input_sizes']!r}")
     if not isinstance(obj["entries"], list):
@@ -131,22 +150,22 @@ def parse_table(obj: Any, source: str = "latency table") -> tuple[dict[str, Any]
                 raise bad(f"{where}.{f}", "missing field")
         for f in KINDS[kind]:
             v = e[f]
-            if f in _STR_FIELDS and not isinstance(v, str):
+            if f in STR_FIELDS and not isinstance(v, str):
                 raise bad(f"{where}.{f}", f"expected a string, got {v!r}")
-            if f not in _STR_FIELDS and not (_is_int(v) and v >= 0):
+            if f not in STR_FIELDS and not (_is_int(v) and v >= 0):
                 raise bad(f"{where}.{f}", f"expected an integer >= 0, got {v!r}")
         if not isinstance(e["dtype"], str):
             raise bad(f"{where}.dtype", f"expected a string, got {e['dtype']!r}")
         if not (_is_int(e["batch"]) and e["batch"] >= 1):
             raise bad(f"{where}.batch", f"expected an integer >= 1, got {e['batch']!r}")
         ms = e["ms"]
-        if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not math.isfinite(ms) or ms < 0:
-            raise bad(f"{where}.ms", f"latency must be a finite number >= 0, got {ms!r}")
+        if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not math.isfinite(ms) or ms <= 0:
+            raise bad(f"{where}.ms", f"latency must be a finite number > 0, got {ms!r}")
         key = LatencyKey(kind, tuple(e[f] for f in KINDS[kind]), e["dtype"], e["batch"])
         if key in entries:
             raise bad(where, f"duplicate entry {key}")
         entries[key] = float(ms)
-    return dict(meta), entries
+    return meta, entries
 
 
 def dtype_name(dtype: torch.dtype | str) -> str:

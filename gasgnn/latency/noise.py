@@ -1,10 +1,11 @@
-"""How much a latency measurement can be trusted on this machine right now, and validation that says so.
+"""How much a latency measurement can be trusted on this machine right now.
 
 A control op (one fixed 3x3 convolution) is timed in bursts before, between and after the real work: the
 spread of its repeats inside a burst and the drift of its median between bursts measure the machine's
 noise. A correlation between predicted and measured latencies means something only when the networks'
 latencies differ by more than that noise; random genotypes of one space differ by only ~20 %, so a busy
 machine produces Spearman ~0 that says nothing about the table (issue 19, finding 8).
+:func:`gasgnn.latency.validate` uses these to refuse such runs, beside its test-retest comparison.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["NOISY", "measure_noise", "noise_dominated", "spanning_genotypes", "validate_with_noise", "within"]
+__all__ = ["NOISY", "measure_noise", "merge_noise", "noise_dominated", "warn_if_busy", "within"]
 
 #: Relative noise (control-op drift or repeat spread) above which a machine counts as too busy to time.
 NOISY = 0.10
@@ -108,49 +109,3 @@ def noise_dominated(measured: Sequence[float], noise: float) -> bool:
         return True
     signal = float(np.std(np.log(m)))  # relative spread between the networks
     return signal < 2 * noise
-
-
-def spanning_genotypes(table: Any, space: Any, n: int, seed: int = 0, head: str = "aspp",
-                       head_channels: int = 128, pool: int = 10, input_size: tuple[int, int] | None = None) -> list:
-    """``n`` genotypes whose predicted latencies span the space's range: from ``pool * n`` uniform samples,
-    the ones at evenly spaced quantiles of the prediction (uniform samples alone cluster within ~20 %)."""
-    from gasgnn.genotype import random_genotype
-
-    gen = torch.Generator().manual_seed(seed)
-    cands = [random_genotype(space, gen) for _ in range(max(n, pool * n))]
-    size = tuple(input_size or space.input_size)
-    keys = [k for g in cands for k, _ in table.genotype_keys(g, space, size, head, head_channels)]
-    if table.missing(keys):
-        return cands[:n]  # nothing to rank by yet; validate measures the entries it needs
-    pred = np.array([table.predict(g, head, space, size, head_channels, raw=True) for g in cands])
-    order = np.argsort(pred)
-    picks = np.unique(np.round(np.linspace(0, len(cands) - 1, n)).astype(int))
-    return [cands[order[i]] for i in picks]
-
-
-def validate_with_noise(table: Any, space: Any, sizes: Sequence[tuple[int, int]] | None = None, n: int = 20,
-                        span: bool = True, **kw: Any) -> dict[str, Any]:
-    """:func:`~gasgnn.latency.measure.validate` on networks spanning the latency range, with the machine's
-    noise measured before and after, the share within +-10 % per size, and ``noise_dominated`` per size.
-
-    Keyword arguments go to :func:`~gasgnn.latency.measure.validate`.
-    """
-    from gasgnn.latency.measure import validate
-
-    device, dtype = table.meta["device"], table.dtype
-    before = measure_noise(device, dtype)
-    genotypes = None
-    if span:
-        genotypes = spanning_genotypes(table, space, n, kw.get("seed", 0), kw.get("head", "aspp"),
-                                       kw.get("head_channels", 128), input_size=(sizes or [None])[0])
-    res = validate(table, space, sizes, n=n, genotypes=genotypes, **kw)
-    noise = merge_noise([before, measure_noise(device, dtype)])
-    res["noise"] = noise
-    # A table measured on a busy machine cannot be validated either: its entries carry that noise.
-    res["table_noise"] = table_noise = table.meta.get("noise") or {}
-    res["span"] = span
-    for r in res["sizes"]:
-        r["within_10pct"] = within(r["predicted_ms"], r["measured_ms"])
-        r["noise_dominated"] = bool(noise["busy"] or table_noise.get("busy")
-                                    or noise_dominated(r["measured_ms"], noise["noise"]))
-    return res

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -35,17 +34,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gasgnn.latency.backends import make_backend
 from gasgnn.latency.calibrate import apply_calibration
-from gasgnn.latency.checks import check_entries
+from gasgnn.latency.checks import check_entries, check_entry, check_op_spread
 from gasgnn.latency.expected import SpaceLatency, compile_lut
 from gasgnn.latency.keys import (
-    COMPAT_FIELDS,
+    DEFAULT_BACKEND,
     KINDS,
+    OPTIONAL_META_FIELDS,
     TABLE_FORMAT,
     TABLE_VERSION,
     LatencyKey,
     LatencyTableError,
     MissingEntriesError,
+    compat_fields,
     device_name,
     dtype_name,
     parse_table,
@@ -54,7 +56,8 @@ from gasgnn.latency.measure import genotype_plans, measure_key, space_plans, uni
 from gasgnn.latency.noise import measure_noise, merge_noise, warn_if_busy
 from gasgnn.utils import read_json, write_json
 
-__all__ = ["LatencyTable", "load_or_measure_table"]
+__all__ = ["LatencyTable"]
+
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -73,14 +76,19 @@ class LatencyTable:
         batch (int, optional): Batch size of lookups. (default: :obj:`1`)
         repeats (int, optional): Timed calls per entry (median). (default: :obj:`50`)
         warmup (int, optional): Untimed calls before timing. (default: :obj:`10`)
+        backend (str, optional): Latency backend the entries are measured on
+            (:data:`~gasgnn.latency.backends.LATENCY_BACKENDS`). (default: :obj:`"torch"`)
         meta (dict, optional): Full metadata (overrides the arguments above; from :meth:`load`).
             (default: :obj:`None`)
+
+    Every entry is checked as it is set, by the same rules :meth:`load` applies to a file
+    (:mod:`gasgnn.latency.checks`): a table in memory is always one its file would load.
     """
 
     def __init__(
         self, entries: Mapping[LatencyKey, float] | None = None, device: str = "cpu",
         dtype: torch.dtype | str = torch.float32, batch: int = 1, repeats: int = 50, warmup: int = 10,
-        meta: Mapping[str, Any] | None = None,
+        backend: str = DEFAULT_BACKEND, meta: Mapping[str, Any] | None = None,
     ) -> None:
         if meta is None:
             dev = torch.device(device)
@@ -88,8 +96,11 @@ class LatencyTable:
                 "device": str(dev), "device_name": device_name(dev), "torch": torch.__version__,
                 "dtype": dtype_name(dtype), "batch": int(batch), "threads": torch.get_num_threads(),
                 "date": _now(), "repeats": int(repeats), "warmup": int(warmup), "input_sizes": [],
+                "backend": str(backend), "backend_info": {},
             }
         self.meta: dict[str, Any] = copy.deepcopy(dict(meta))
+        for f, (_, default) in OPTIONAL_META_FIELDS.items():
+            self.meta.setdefault(f, copy.deepcopy(default))
         self._entries: dict[LatencyKey, float] = {}
         self._compiled: dict[tuple, SpaceLatency] = {}
         for k, v in (entries or {}).items():
@@ -106,6 +117,11 @@ class LatencyTable:
         """Batch size of the table's lookups."""
         return self.meta["batch"]
 
+    @property
+    def backend(self) -> str:
+        """Name of the latency backend the entries were measured on (``torch`` for tables that name none)."""
+        return self.meta["backend"]
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -118,12 +134,13 @@ class LatencyTable:
         return self._entries[key]
 
     def __setitem__(self, key: LatencyKey, ms: float) -> None:
-        ok = isinstance(key, LatencyKey) and key.kind in KINDS and len(key.params) == len(KINDS[key.kind])
-        if not ok:
-            raise LatencyTableError(f"not a valid latency key: {key!r}")
+        if not isinstance(key, LatencyKey):
+            raise LatencyTableError(f"latency table: not a valid latency key: {key!r}")
+        check_entry(key, ms, "latency table", LatencyTableError)  # the rules load applies to a file
         ms = float(ms)
-        if not math.isfinite(ms) or ms < 0:
-            raise LatencyTableError(f"latency of {key} must be a finite number >= 0, got {ms}")
+        if key.kind == "op":
+            check_op_spread([ms, *(v for k, v in self._entries.items() if k.kind == "op" and k != key)],
+                            "latency table", LatencyTableError)
         self._entries[key] = ms
         self._compiled.clear()
 
@@ -209,13 +226,13 @@ class LatencyTable:
         cls, space: Any, device: str = "cpu", dtype: torch.dtype | str = torch.float32, batch: int = 1,
         input_size: tuple[int, int] | Sequence[tuple[int, int]] | None = None, repeats: int | None = None,
         warmup: int | None = None, progress: bool = True, path: str | os.PathLike | None = None,
-        heads: Sequence[str] = ("aspp", "ppm"), head_channels: int = 128,
+        heads: Sequence[str] = ("aspp", "ppm"), head_channels: int = 128, backend: str | None = None,
     ) -> LatencyTable:
-        """Measures every entry ``space`` needs on ``device``.
+        """Measures every entry ``space`` needs on ``device`` and ``backend``.
 
         Incremental and resumable: with ``path`` pointing to an existing table (same device, torch,
-        threads, dtype and batch), it loads it and measures only the missing entries, saving the file
-        atomically after each entry, so a killed measurement resumes where it stopped.
+        threads (CPU), dtype, batch and backend), it loads it and measures only the missing entries, saving
+        the file atomically after each entry, so a killed measurement resumes where it stopped.
 
         Args:
             space (SearchSpace): The search space.
@@ -232,6 +249,8 @@ class LatencyTable:
             path (str or PathLike, optional): Table file to resume from and save to. (default: :obj:`None`)
             heads (sequence of str, optional): Heads to measure. (default: :obj:`("aspp", "ppm")`)
             head_channels (int, optional): Head width. (default: :obj:`128`)
+            backend (str, optional): Latency backend; :obj:`None` keeps the file's or uses ``torch``.
+                (default: :obj:`None`)
 
         Returns:
             LatencyTable: The (completed) table.
@@ -240,7 +259,9 @@ class LatencyTable:
             table = cls.load(path)
             want = {"device": str(torch.device(device)), "device_name": device_name(device),
                     "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "dtype": dtype_name(dtype), "batch": int(batch)}
+                    "dtype": dtype_name(dtype), "batch": int(batch), "backend": backend or table.backend}
+            if torch.device(device).type == "cuda":
+                del want["threads"]  # CUDA timings do not depend on the CPU thread count
             if repeats is not None:
                 want["repeats"] = int(repeats)
             if warmup is not None:
@@ -252,7 +273,7 @@ class LatencyTable:
                                         + "; ".join(bad) + "); use another --out file")
         else:
             table = cls(device=device, dtype=dtype, batch=batch, repeats=50 if repeats is None else repeats,
-                        warmup=10 if warmup is None else warmup)
+                        warmup=10 if warmup is None else warmup, backend=backend or DEFAULT_BACKEND)
         table.ensure(space, input_size, heads, head_channels, measure_missing=True, path=path,
                      progress=progress)
         if path is not None and not Path(path).exists():
@@ -262,7 +283,7 @@ class LatencyTable:
     def measure_keys(
         self, keys: Iterable[LatencyKey], path: str | os.PathLike | None = None, progress: bool = True,
     ) -> list[LatencyKey]:
-        """Measures the given keys the table lacks, on the table's device with its repeats/warmup.
+        """Measures the given keys the table lacks, on the table's device and backend with its repeats/warmup.
 
         Args:
             keys (iterable of LatencyKey): Entries to have.
@@ -275,15 +296,24 @@ class LatencyTable:
         from tqdm.auto import tqdm
 
         todo = self.missing(keys)
-        if todo and torch.get_num_threads() != self.meta["threads"]:
+        if not todo:
+            return []
+        cpu = torch.device(self.meta["device"]).type != "cuda"  # CUDA timings do not depend on CPU threads
+        if cpu and torch.get_num_threads() != self.meta["threads"]:
             raise LatencyTableError(
                 f"table was measured with {self.meta['threads']} threads, torch now uses "
                 f"{torch.get_num_threads()}; set torch.set_num_threads to match or start a new table"
             )
+        backend = make_backend(self.backend, self.meta["device"], self.dtype, self.meta["threads"])
+        info = backend.info()
+        if self.meta["backend_info"] and self.meta["backend_info"] != info:
+            raise LatencyTableError(f"table was measured with {self.backend} {self.meta['backend_info']}, this "
+                                    f"machine has {info}; start a new table")
+        self.meta["backend_info"] = info
         done = []
-        noise = [measure_noise(self.meta["device"], self.dtype)] if todo else []  # the machine's own noise
-        for key in tqdm(todo, desc="latency table", unit="entry", disable=not progress or not todo):
-            self[key] = measure_key(key, self.meta["device"], self.meta["warmup"], self.meta["repeats"])
+        noise = [measure_noise(self.meta["device"], self.dtype)]  # the machine's own noise
+        for key in tqdm(todo, desc=f"latency table ({self.backend})", unit="entry", disable=not progress):
+            self[key] = measure_key(key, self.meta["device"], self.meta["warmup"], self.meta["repeats"], backend)
             if key.kind == "stem":
                 size = [key.params[3], key.params[4]]
                 if size not in self.meta["input_sizes"]:
@@ -294,12 +324,11 @@ class LatencyTable:
                 self.save(path)
             if len(done) % 50 == 0:  # interleaved control bursts: drift over the measurement
                 noise.append(measure_noise(self.meta["device"], self.dtype, bursts=2))
-        if todo:
-            noise.append(measure_noise(self.meta["device"], self.dtype))
-            self.meta["noise"] = merge_noise(noise)
-            warn_if_busy(self.meta["noise"], "latency table")
-            if path is not None:
-                self.save(path)
+        noise.append(measure_noise(self.meta["device"], self.dtype))
+        self.meta["noise"] = merge_noise(noise)
+        warn_if_busy(self.meta["noise"], "latency table")
+        if path is not None:
+            self.save(path)
         return done
 
     # --- JSON --------------------------------------------------------------------------------------
@@ -340,13 +369,13 @@ class LatencyTable:
             other (LatencyTable): The table to merge in.
             prefer (str, optional): Which value wins where both have an entry: ``'self'`` or ``'other'``.
                 (default: :obj:`"self"`)
-            force (bool, optional): Merge even if device, torch version, threads, dtype or batch differ
-                (the numbers are then not comparable). (default: :obj:`False`)
+            force (bool, optional): Merge even if device, torch version, threads (CPU), dtype, batch or backend
+                differ (the numbers are then not comparable). (default: :obj:`False`)
         """
         if prefer not in ("self", "other"):
             raise ValueError(f"prefer must be 'self' or 'other', got {prefer!r}")
         diff = [f"{f}: {self.meta[f]!r} vs {other.meta[f]!r}"
-                for f in COMPAT_FIELDS if self.meta[f] != other.meta[f]]
+                for f in compat_fields(self.meta) if self.meta[f] != other.meta[f]]
         if diff and not force:
             raise LatencyTableError("cannot merge latency tables measured differently (" + "; ".join(diff)
                                     + "); pass force=True to merge anyway")
@@ -354,7 +383,9 @@ class LatencyTable:
         out = LatencyTable(meta=self.meta)
         out.meta["input_sizes"] = [list(s) for s in unique(map(tuple, self.meta["input_sizes"]
                                                                + other.meta["input_sizes"]))]
-        out._entries = {**first._entries, **second._entries}
+        entries = {**first._entries, **second._entries}
+        check_entries(entries, "merged latency table", LatencyTableError)
+        out._entries = entries
         return out
 
     # --- using the table ---------------------------------------------------------------------------
@@ -461,29 +492,3 @@ def _genotype_space(genotype: Any, space: Any) -> Any:
     if space is None:
         raise LatencyTableError("the genotype carries no search space; pass space=...")
     return space
-
-
-def load_or_measure_table(
-    path: str | os.PathLike | None, space: Any, device: str = "cpu", save_to: str | os.PathLike | None = None,
-    heads: Sequence[str] = ("aspp",),
-) -> LatencyTable:
-    """The latency table for ``space``: loaded from ``path`` with missing entries measured, or measured.
-
-    Args:
-        path (str or PathLike, optional): A table file; :obj:`None` measures a new table.
-        space (SearchSpace): The space the table must cover.
-        device (str, optional): Where to measure. (default: :obj:`"cpu"`)
-        save_to (str or PathLike, optional): Where a newly measured table is written. (default: :obj:`None`)
-        heads (Sequence[str], optional): Heads a loaded table must cover (a new table is measured for
-            these and both ASPP and PPM). (default: :obj:`("aspp",)`)
-
-    Returns:
-        LatencyTable: A table with every entry ``space`` needs.
-    """
-    if path is not None:
-        table = LatencyTable.load(path)
-        table.ensure(space, heads=heads, measure_missing=True)
-    else:
-        table = LatencyTable.measure(space, device=device, path=save_to,
-                                     heads=tuple(dict.fromkeys((*heads, "aspp", "ppm"))))
-    return table

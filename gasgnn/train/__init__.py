@@ -1,9 +1,17 @@
 """Training and use of derived networks: trainer, losses, evaluation (mIoU), benchmarks (FPS), export (ONNX)."""
 
+from gasgnn.latency import (  # the ONNX export and sessions live below, beside the onnxruntime latency backend
+    BackendUnavailable,
+    ExplicitAdaptiveAvgPool2d,
+    export_onnx,
+    make_exportable,
+    onnx_session,
+)
 from gasgnn.train.bench import (
+    ALIASES,
     BACKENDS,
     DTYPES,
-    BackendUnavailable,
+    backend_name,
     benchmark,
     count_flops,
     environment,
@@ -23,11 +31,7 @@ from gasgnn.train.evaluate import (
     predict,
 )
 from gasgnn.train.export import (
-    ExplicitAdaptiveAvgPool2d,
-    export_onnx,
-    make_exportable,
     onnx_parity,
-    onnx_session,
 )
 from gasgnn.train.losses import (
     OhemCrossEntropy,
@@ -51,8 +55,10 @@ __all__ = [
     "poly_warmup",
     "plot_curves",
     "DTYPES",
+    "ALIASES",
     "BACKENDS",
     "BackendUnavailable",
+    "backend_name",
     "count_flops",
     "latency_stats",
     "make_runner",

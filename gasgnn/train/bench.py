@@ -6,15 +6,17 @@ order rotated between rounds, so slow drifts of the machine (other jobs, clocks,
 of them alike. Latency is the median over all timed iterations, with the 10th/90th percentiles and the
 inter-quartile range as its spread; CUDA work is synchronised around every timed call.
 
-Backends: ``eager`` (PyTorch), ``compile`` (:func:`torch.compile`) and ``onnxruntime`` (the
-:mod:`gasgnn.train.export` ONNX graph). A backend or dtype the machine cannot run is skipped with a reason
-(fp16 needs CUDA; ONNX Runtime runs fp32 only).
+Backends are the latency backends (:data:`gasgnn.latency.LATENCY_BACKENDS`: ``torch`` (eager),
+``torch-compile``, ``onnxruntime`` and any registered by the user), so a network is benchmarked on exactly
+the runtime its latency table was measured on; ``eager`` and ``compile`` are accepted for ``torch`` and
+``torch-compile``. A backend or dtype the machine cannot run is skipped with a reason (fp16 needs CUDA;
+ONNX Runtime runs fp32 only).
 
 Example::
 
     from gasgnn.train.bench import benchmark
 
-    report = benchmark({"aspp": net_a, "ppm": net_p}, sizes=[(360, 480)], backends=("eager",))
+    report = benchmark({"aspp": net_a, "ppm": net_p}, sizes=[(360, 480)], backends=("torch", "onnxruntime"))
     for r in report["results"]:
         print(r["model"], r["latency_ms"]["median"], r["fps"])
 """
@@ -25,7 +27,6 @@ import copy
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -35,14 +36,27 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from gasgnn.latency import LATENCY_BACKENDS, BackendUnavailable, make_backend
 from gasgnn.utils import count_params, device_sync
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-BACKENDS = ("eager", "compile", "onnxruntime")
+#: The built-in backends (:data:`gasgnn.latency.LATENCY_BACKENDS` may hold more).
+BACKENDS = ("torch", "torch-compile", "onnxruntime")
+#: Earlier names of bench's backends, still accepted.
+ALIASES = {"eager": "torch", "compile": "torch-compile"}
 
 
-class BackendUnavailable(RuntimeError):
-    """A backend or dtype cannot run here; the message says why."""
+def backend_name(backend: str) -> str:
+    """The latency backend ``backend`` names (an :data:`ALIASES` name resolved).
+
+    Raises:
+        ValueError: for an unknown name, listing the registered ones.
+    """
+    name = ALIASES.get(backend, backend)
+    if name not in LATENCY_BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; registered: {', '.join(LATENCY_BACKENDS.names())} "
+                         f"(and {', '.join(ALIASES)})")
+    return name
 
 
 @torch.no_grad()
@@ -83,7 +97,7 @@ def latency_stats(times_ms: Sequence[float]) -> dict[str, float]:
 def make_runner(
     model: nn.Module,
     size: Sequence[int],
-    backend: str = "eager",
+    backend: str = "torch",
     dtype: str = "fp32",
     channels_last: bool = False,
     device: str | torch.device = "cpu",
@@ -94,7 +108,8 @@ def make_runner(
     Args:
         model (nn.Module): The network (copied, not modified).
         size ((int, int)): Input ``(H, W)``.
-        backend (str, optional): ``'eager'``, ``'compile'`` or ``'onnxruntime'``. (default: ``"eager"``)
+        backend (str, optional): A latency backend (``'torch'``, ``'torch-compile'``, ``'onnxruntime'``, or a
+            registered one; ``'eager'`` and ``'compile'`` are aliases). (default: ``"torch"``)
         dtype (str, optional): ``'fp32'``, ``'fp16'`` (CUDA only) or ``'bf16'``. (default: ``"fp32"``)
         channels_last (bool, optional): NHWC memory format (PyTorch backends). (default: :obj:`False`)
         device (str or torch.device, optional): Device. (default: ``"cpu"``)
@@ -109,43 +124,21 @@ def make_runner(
     device = torch.device(device)
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    name = backend_name(backend)
     if dtype == "fp16" and device.type != "cuda":
         raise BackendUnavailable("fp16 inference needs a CUDA device (use bf16 on the CPU)")
     H, W = int(size[0]), int(size[1])
-    if backend == "onnxruntime":
-        if dtype != "fp32":
-            raise BackendUnavailable(f"the ONNX Runtime backend runs fp32 only, not {dtype}")
-        try:
-            from gasgnn.train.export import export_onnx, onnx_session
-
-            fd, path = tempfile.mkstemp(suffix=".onnx")
-            os.close(fd)
-            export_onnx(model, path, size=(H, W), in_channels=in_channels)
-            # Same thread count as PyTorch, so the backends compete on equal terms.
-            sess = onnx_session(path, str(device), threads=torch.get_num_threads())
-            os.unlink(path)  # the session holds the graph in memory
-        except ImportError as e:
-            raise BackendUnavailable(str(e)) from None
-        feed = {sess.get_inputs()[0].name: np.random.default_rng(0).standard_normal(
-            (1, in_channels, H, W)).astype(np.float32)}
-        return lambda: sess.run(None, feed)
+    # The session or compiled graph gets torch's thread count, so the backends compete on equal terms.
+    runtime = make_backend(name, device, DTYPES[dtype], torch.get_num_threads())
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = copy.deepcopy(model).eval().to(device=device, dtype=DTYPES[dtype], memory_format=fmt)
     x = torch.randn(1, in_channels, H, W, device=device, dtype=DTYPES[dtype]).contiguous(memory_format=fmt)
-    if backend == "compile":
-        try:
-            net = torch.compile(net)
-            with torch.inference_mode():
-                net(x)  # compile now, so failures surface here and not in the timing
-        except Exception as e:  # compilers fail in many ways (no C++ toolchain, no Triton, ...)
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise BackendUnavailable(f"torch.compile failed: {msg[:200]}") from None
+    with torch.no_grad():
+        call = runtime.prepare(net, (x,))
 
     def run() -> Tensor:
         with torch.inference_mode():
-            return net(x)
+            return call()
 
     return run
 
@@ -166,7 +159,7 @@ def peak_memory_mb(fn: Callable[[], Any], device: torch.device) -> float | None:
 def benchmark(
     models: Mapping[str, nn.Module],
     sizes: Sequence[Sequence[int]] = ((360, 480),),
-    backends: Sequence[str] = ("eager",),
+    backends: Sequence[str] = ("torch",),
     dtype: str = "fp32",
     channels_last: bool = False,
     device: str | torch.device = "cpu",
@@ -181,8 +174,8 @@ def benchmark(
     Args:
         models (Mapping[str, nn.Module]): Networks by label (e.g. ``{"aspp": ..., "ppm": ...}``).
         sizes (sequence of (int, int), optional): Input sizes. (default: ``((360, 480),)``)
-        backends (sequence of str, optional): Backends; unavailable ones are listed under
-            ``"skipped"``. (default: ``("eager",)``)
+        backends (sequence of str, optional): Latency backends (:func:`backend_name`); unavailable ones are
+            listed under ``"skipped"``. (default: ``("torch",)``)
         dtype (str, optional): ``'fp32'``, ``'fp16'`` or ``'bf16'``. (default: ``"fp32"``)
         channels_last (bool, optional): NHWC. (default: :obj:`False`)
         device (str or torch.device, optional): Device. (default: ``"cpu"``)
@@ -207,6 +200,7 @@ def benchmark(
     if iters < 1 or rounds < 1:
         raise ValueError("benchmark: iters and rounds must be >= 1")
     per_round = max(1, iters // rounds)
+    backends = list(dict.fromkeys(backend_name(b) for b in backends))
     flops = {(n, tuple(s)): count_flops(m.to(device).float(), s) for n, m in models.items() for s in sizes}
     results: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []

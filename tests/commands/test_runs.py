@@ -148,3 +148,17 @@ def test_export_and_eval_refusals(tmp_path, capsys):
             w.write_bytes(content)
         assert main(["export", *g, "--weights", str(w), "--out", str(tmp_path / "m.onnx")]) == 2
         assert str(w) in _err(capsys)
+
+
+def test_search_refuses_a_table_of_another_backend_unless_asked_for_it(tmp_path, table_file, capsys):
+    """A search measures missing entries on the table's own backend; asking for another one is refused with one
+    line naming the file and both backends."""
+    obj = json.loads(table_file.read_text())
+    obj["meta"]["backend"] = "onnxruntime"
+    t = tmp_path / "ort.json"
+    t.write_text(json.dumps(obj))
+    assert main(search(tmp_path / "r", t, "--latency-backend", "torch")) == 2
+    err = _err(capsys).strip()
+    assert str(t) in err and "'onnxruntime'" in err and "'torch'" in err and "\n" not in err
+    assert main(search(tmp_path / "r2", t, "--latency-backend", "onnxruntime")) == 0  # asked for the table's own
+    assert json.loads((tmp_path / "r2" / "config.json").read_text())["args"]["latency_backend"] == "onnxruntime"

@@ -8,6 +8,7 @@ import gasgnn.latency.table as lat_table
 from gasgnn import random_genotype
 from gasgnn.cli import main
 from gasgnn.latency import (
+    SIZE_KEYS,
     AdaptiveLatencyWeight,
     LatencyKey,
     LatencyTable,
@@ -42,9 +43,9 @@ def fast(monkeypatch):
     calls = []
     real = lat_table.measure_key
 
-    def counting(key, device="cpu", warmup=10, repeats=50):
+    def counting(key, device="cpu", warmup=10, repeats=50, backend=None):
         calls.append(key)
-        return real(key, device, warmup=1, repeats=2)
+        return real(key, device, warmup=1, repeats=2, backend=backend)
 
     monkeypatch.setattr(lat_table, "measure_key", counting)
     return calls
@@ -325,13 +326,15 @@ def test_cli_measure_show_validate(tiny_space, tmp_path, capsys):
     assert main(["latency", "show", str(out), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["entries"]) == first["entries"]
 
-    assert main(["latency", "validate", *args, "--table", str(out), "--n", "4",
+    assert main(["latency", "validate", *args, "--table", str(out), "--n", "4", "--near-n", "2",
                  "--sizes", "32", "32", "40", "56", "--repeats", "2", "--warmup", "1", "--rounds", "1",
                  "--no-progress", "--json"]) in (0, 3)  # 3: noise-dominated (tiny nets, shared machine)
     res = json.loads(capsys.readouterr().out)
     assert [r["input_size"] for r in res["sizes"]] == [[32, 32], [40, 56]]
+    assert res["range_index"] == [0, 1, 2, 3] and res["band_index"] == [4, 5] and res["backend"] == "torch"
     for r in res["sizes"]:
-        assert len(r["predicted_ms"]) == len(r["measured_ms"]) == 4 and r["mape"] >= 0
+        assert len(r["predicted_ms"]) == len(r["measured_ms"]) == len(r["retest_ms"]) == 6 and r["mape"] >= 0
+        assert set(SIZE_KEYS) <= set(r) and r["verdict"]["status"] in ("pass", "fail", "not_a_result")
         assert -1 <= r["spearman"] <= 1 or math.isnan(r["spearman"])
     assert [40, 56] in LatencyTable.load(out).meta["input_sizes"]  # missing entries measured and saved
 
@@ -342,13 +345,13 @@ def test_cli_measure_show_validate(tiny_space, tmp_path, capsys):
 
 
 def test_runner_cycles_cold_copies():
-    from gasgnn.latency.measure import _runner
+    from gasgnn.latency import piece_runner
 
     key = LatencyKey("op", ("conv_3x3", 4, 1, 8, 8), "float32", 1)
     with torch.inference_mode():
-        hot = _runner(key, torch.device("cpu"), torch.float32, cold_bytes=0)
+        hot = piece_runner(key, torch.device("cpu"), torch.float32, cold_bytes=0)
         assert torch.equal(hot(), hot())  # one module, one input
-        cold = _runner(key, torch.device("cpu"), torch.float32, cold_bytes=1 << 16)
+        cold = piece_runner(key, torch.device("cpu"), torch.float32, cold_bytes=1 << 16)
         outs = [cold() for _ in range(70)]
     assert not torch.equal(outs[0], outs[1])  # independent copies, taken in turn ...
     period = next(i for i in range(1, 70) if torch.equal(outs[0], outs[i]))
@@ -368,3 +371,13 @@ def test_exclude_none_renormalises_over_real_ops(tiny_space):
     a = alpha.clone().requires_grad_(True)
     table.expected_latency(graph, a, space=tiny_space, exclude_none=True)[0].backward()
     assert a.grad[:, none].abs().sum() == 0 and a.grad.isfinite().all()
+
+
+def test_calibrate_defaults_leave_validate_defaults_alone():
+    """calibrate takes validate's options with smaller defaults; validate keeps its own."""
+    from gasgnn.cli import build_parser
+
+    p = build_parser()
+    v = p.parse_args(["latency", "validate"])
+    c = p.parse_args(["latency", "calibrate"])
+    assert (v.n, v.near_n) == (20, 10) and (c.n, c.near_n) == (10, 4)

@@ -118,7 +118,7 @@ def test_dataset_from_a_real_validate_run(tmp_path):
 
     space = SearchSpace(num_cells=2, channels=4, input_size=(16, 16), reduction_cells=(1,))
     table = LatencyTable(repeats=1, warmup=0)
-    res = validate(table, space, n=3, head="simple", head_channels=4, warmup=0, repeats=1, rounds=1,
+    res = validate(table, space, n=3, near_n=0, head="simple", head_channels=4, warmup=0, repeats=1, rounds=1,
                    progress=False)
     assert len(res["genotypes"]) == 3
     (tmp_path / "v.json").write_text(json.dumps(res))

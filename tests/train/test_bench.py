@@ -38,7 +38,7 @@ def test_unavailable_combinations_are_reported():
         progress=False,
     )
     if not torch.cuda.is_available():
-        assert rep["results"] == [] and rep["skipped"][0]["backend"] == "eager"
+        assert rep["results"] == [] and rep["skipped"][0]["backend"] == "torch"
 
 
 def test_bf16_on_cpu_runs():
@@ -97,7 +97,7 @@ def test_cli_bench_json_both_heads(tiny_space, tmp_path, capsys):
     assert rep["skipped"] == []
     rows = {(r["model"], tuple(r["size"]), r["backend"]) for r in rep["results"]}
     assert rows == {
-        (h, s, b) for h in ("aspp", "ppm") for s in ((32, 32), (32, 48)) for b in ("eager", "onnxruntime")
+        (h, s, b) for h in ("aspp", "ppm") for s in ((32, 32), (32, 48)) for b in ("torch", "onnxruntime")
     }
     for r in rep["results"]:
         lat = r["latency_ms"]
