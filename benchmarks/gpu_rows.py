@@ -238,7 +238,7 @@ def search_step(ctx: Ctx, variant: str, amp: bool, kernel: str | None = None, co
 def _rows() -> list[Row]:
     rows = [
         Row("preflight", "device", preflight, 5, 60),
-        Row("kernels", "tests", kernel_tests, 40, 150),
+        Row("kernels", "tests", kernel_tests, 40, 120),
         Row("kernels", "bandwidth_fp32", partial(edge_mix_bandwidth, dtype="fp32"), 10, 60),
         Row("kernels", "bandwidth_bf16", partial(edge_mix_bandwidth, dtype="bf16"), 10, 60),
     ]

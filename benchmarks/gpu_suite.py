@@ -85,11 +85,17 @@ def _fault(row_id: str) -> str | None:
     return None
 
 
-def run_row(row_id: str, ctx: Ctx, result: Path) -> int:
-    """Runs one row in this process and writes ``{status, figures, error}`` to ``result``; returns 0."""
+def run_row(row_id: str, ctx: Ctx, result: Path, timeout: float | None = None) -> int:
+    """Runs one row in this process and writes ``{status, figures, error}`` to ``result``; returns 0. With
+    ``timeout``, every thread's stack goes to stderr (the row's log) 2 s before the suite kills the row, so a
+    hang says where it hung."""
+    import faulthandler
     import json
 
     from gasgnn.utils import json_safe, write_json
+
+    if timeout:
+        faulthandler.dump_traceback_later(max(timeout - 2.0, 0.5))
 
     row = {r.id: r for r in ROWS}[row_id]
     if ctx.threads:
@@ -123,7 +129,7 @@ def run_row(row_id: str, ctx: Ctx, result: Path) -> int:
 # the parent side: processes
 
 
-def _start_fork(row_id: str, ctx: Ctx, result: Path, log: Path) -> int:
+def _start_fork(row_id: str, ctx: Ctx, result: Path, log: Path, timeout: float) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -138,7 +144,8 @@ def _start_fork(row_id: str, ctx: Ctx, result: Path, log: Path) -> int:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(fd, 1)
         os.dup2(fd, 2)
-        code = run_row(row_id, ctx, result)
+        sys.stdout.reconfigure(line_buffering=True)  # a row killed at its timeout keeps what it printed
+        code = run_row(row_id, ctx, result, timeout)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -147,17 +154,25 @@ def _start_fork(row_id: str, ctx: Ctx, result: Path, log: Path) -> int:
         os._exit(code)
 
 
-def _start_spawn(row_id: str, args: argparse.Namespace, result: Path, log: Path) -> int:
+def _start_spawn(row_id: str, args: argparse.Namespace, result: Path, log: Path,
+                 timeout: float) -> subprocess.Popen:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--row", row_id, "--result", str(result),
-           "--work", str(args.work), "--reference", args.reference]
+           "--work", str(args.work), "--reference", args.reference, "--row-timeout", str(timeout)]
     cmd += ["--dry-run"] if args.dry_run else []
     cmd += ["--camvid", args.camvid] if args.camvid else []
     cmd += ["--genotype", args.genotype] if args.genotype else []
     cmd += ["--threads", str(args.threads)] if args.threads else []
     with open(log, "wb") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=die_with_parent)
-    return proc.pid
+        return subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=die_with_parent, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads (the row and whatever it started: compile workers, a pytest)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _wait(pid: int, end: float) -> int | None:
@@ -172,10 +187,7 @@ def _wait(pid: int, end: float) -> int | None:
                 return None
             time.sleep(0.05)
     finally:
-        try:
-            os.killpg(pid, signal.SIGKILL)  # also what the row left running (compile workers, a pytest)
-        except (ProcessLookupError, PermissionError):
-            pass
+        _kill(pid)  # also what the row left running
         try:
             os.waitpid(pid, 0)
         except ChildProcessError:
@@ -202,6 +214,7 @@ class Suite:
         from gasgnn.utils import atomic_write_text, read_json, write_json
 
         self.args, self.rows = args, rows
+        self._procs: list[subprocess.Popen] = []
         self.write_json, self.write_text = write_json, atomic_write_text
         self.out, self.work = args.out, args.work
         self.json_path, self.md_path, self.log_path = (self.out / f"gpu_suite.{x}" for x in ("json", "md", "log"))
@@ -226,6 +239,8 @@ class Suite:
             self.runs = old.get("runs", []) if args.only else []
         else:
             self.runs = []
+        if not args.only:
+            self.log_path.unlink(missing_ok=True)  # a new result: its log starts over (--only runs append)
         self.runs.append({"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                           "command": " ".join(sys.argv), "budget_s": args.budget_s, "only": args.only or None,
                           "isolation": args.isolation, "finished": False, "wall_s": None})
@@ -285,14 +300,17 @@ class Suite:
         result.unlink(missing_ok=True)
         t = time.monotonic()
         if spawn or self.args.isolation == "spawn":
-            pid = _start_spawn(row.id, self.args, result, log)
+            proc = _start_spawn(row.id, self.args, result, log, timeout)
+            self._procs.append(proc)  # kept: a collected Popen would reap the process behind _wait's back
+            pid = proc.pid
         else:
-            pid = _start_fork(row.id, self.ctx, result, log)
+            pid = _start_fork(row.id, self.ctx, result, log, timeout)
         try:
             if meanwhile is not None:
                 meanwhile()
             code = _wait(pid, t + timeout)
         except Terminated as e:
+            _kill(pid)
             rec = self._rec(row, "failed", time.monotonic() - t, timeout, error=f"suite stopped by {e}; "
                             f"the row was killed\n{_tail(log)}")
             self.record(rec, log)
@@ -340,6 +358,13 @@ class Suite:
         except Exception as e:  # the rows then start fresh interpreters and report the import error themselves
             print(f"gpu_suite: importing the rows' modules failed ({type(e).__name__}: {e}); every row runs in a "
                   "fresh interpreter (--isolation spawn)", file=sys.stderr, flush=True)
+            self.args.isolation = "spawn"
+            return
+        import torch
+
+        if torch.cuda.is_initialized():  # a forked child could not use CUDA after this: fresh interpreters then
+            print("gpu_suite: an import initialised CUDA in the suite's process; every row runs in a fresh "
+                  "interpreter (--isolation spawn)", file=sys.stderr, flush=True)
             self.args.isolation = "spawn"
 
     def finish(self) -> int:
@@ -412,6 +437,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="print the rows with their expected seconds and exit")
     p.add_argument("--row", default=None, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--row-timeout", type=float, default=None, help=argparse.SUPPRESS)
     return p
 
 
@@ -433,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.row:  # a spawned row (--isolation spawn, and the preflight)
         work = args.work or Path(".")
         return run_row(args.row, Ctx(dry=args.dry_run, work=work, camvid=args.camvid, genotype=args.genotype,
-                                     reference=args.reference, threads=args.threads), args.result)
+                                     reference=args.reference, threads=args.threads), args.result,
+                       args.row_timeout)
     if args.out is None:
         p.error("--out is required")
     if args.budget_s <= 0:
@@ -446,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gpu_suite: --camvid {args.camvid} holds no CamVid tree (train.txt); the short search uses the "
                   "built-in synthetic data", file=sys.stderr)
         suite = Suite(args, rows)
-    except ValueError as e:
+    except (ValueError, OSError) as e:
         print(f"gpu_suite: error: {e}", file=sys.stderr)
         return 2
 

@@ -100,6 +100,8 @@ def test_a_failing_row_is_recorded_and_the_next_rows_run(tmp_path):
     rows = {x["id"]: x for x in res["rows"]}
     assert rows["kernels:bandwidth_fp32"]["timeout_s"] == 4 and 4 <= rows["kernels:bandwidth_fp32"]["seconds"] < 30
     assert "timed out after 4 s" in rows["kernels:bandwidth_fp32"]["error"]
+    hung = rows["kernels:bandwidth_fp32"]["error"]  # where it hung: every thread's stack just before the kill
+    assert "most recent call first" in hung and "in run_row" in hung
     assert "SIGABRT" in rows["kernels:bandwidth_bf16"]["error"]
     assert "injected fault" in rows["fps:720x960_fp32_eager"]["error"]
     assert "Traceback" in rows["fps:720x960_fp32_eager"]["error"]  # the tail of the row's log
