@@ -80,7 +80,8 @@ def _fps(rows: dict[str, dict[str, Any]]) -> list[str]:
         f = r["figures"]
         for name, n in f["networks"].items():
             vs = f"{n['speedup_vs_reference']:.2f}x" if "speedup_vs_reference" in n else "(reference)"
-            out.append(f"| {f['size'][0]}x{f['size'][1]} | {f['classes']} | {f['dtype']} | {f['backend']} | {name} | "
+            h, w = f.get("run_size") or f["size"]
+            out.append(f"| {h}x{w} | {f['classes']} | {f['dtype']} | {f['backend']} | {name} | "
                        f"{n['median_ms']:.2f} | {n['fps']:.1f} | {n['gflops']:.1f} | {vs} |")
     return out
 

@@ -1,8 +1,8 @@
 """A compact copy of CamVid that travels: JPEG images, lossless PNG labels, the same list files.
 
 The SegNet CamVid tree is 182 MB of PNG images. A pack re-encodes the images as JPEG (quality 85 by
-default: about 26 MB for all 701 images) and re-writes the label masks as optimised 8-bit PNG (lossless:
-every label is kept bit for bit, about 2.5 MB), with ``train.txt``, ``val.txt`` and ``test.txt`` listing
+default: 26.1 MiB for all 701 images) and re-writes the label masks as optimised 8-bit PNG (lossless:
+every label is kept bit for bit, 3.5 MiB), with ``train.txt``, ``val.txt`` and ``test.txt`` listing
 the same pairs in the same order (image names end in ``.jpg``). :class:`~gasgnn.data.CamVid` reads a pack
 like the original tree::
 
