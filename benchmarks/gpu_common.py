@@ -182,15 +182,25 @@ def die_with_parent() -> None:
             pass
 
 
-def run_cmd(cmd: list[str], timeout: float | None = None, env: dict[str, str] | None = None) -> str:
-    """Runs ``cmd`` in the repository (its stdout returned and copied to the row's log); a non-zero exit raises
-    :class:`RuntimeError` with the output's tail."""
-    r = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=timeout, preexec_fn=die_with_parent)
-    sys.stdout.write(r.stdout[-20000:])
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[2:5])} ... exited {r.returncode}: {r.stdout.strip()[-1500:]}")
-    return r.stdout
+def stream_cmd(cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Runs ``cmd`` in the repository, copying its output line by line to the row's log as it comes (a row
+    killed at its timeout still shows how far the command got); returns its exit code and output."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", preexec_fn=die_with_parent)
+    out = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        out.append(line)
+    return proc.wait(), "".join(out)
+
+
+def run_cmd(cmd: list[str], env: dict[str, str] | None = None) -> str:
+    """:func:`stream_cmd` that raises :class:`RuntimeError` with the output's tail on a non-zero exit."""
+    code, out = stream_cmd(cmd, env)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd[2:5])} ... exited {code}: {out.strip()[-1500:]}")
+    return out
 
 
 def repo_env() -> dict[str, str]:

@@ -23,7 +23,6 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -38,9 +37,9 @@ from gpu_common import (
     Row,
     RowFailed,
     count_launches,
-    die_with_parent,
     peak_bandwidth,
     repo_env,
+    stream_cmd,
     sync,
     time_calls,
 )
@@ -99,16 +98,14 @@ def kernel_tests(ctx: Ctx) -> dict[str, Any]:
         cmd += ["-k", "edge_mix"]
     else:
         env.pop("TRITON_INTERPRET", None)  # compiled kernels, not the interpreter
-    r = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       preexec_fn=die_with_parent)
-    sys.stdout.write(r.stdout[-20000:])
-    lines = [ln for ln in r.stdout.strip().splitlines() if ln.strip()]
-    last = lines[-1] if lines else f"pytest exited {r.returncode} with no output"
-    figs: dict[str, Any] = {"compiled": not ctx.dry, "returncode": r.returncode, "summary": last.strip("= ")}
+    code, out = stream_cmd(cmd, env)
+    lines = [ln for ln in out.strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else f"pytest exited {code} with no output"
+    figs: dict[str, Any] = {"compiled": not ctx.dry, "returncode": code, "summary": last.strip("= ")}
     for count, what in re.findall(r"(\d+) (passed|failed|skipped|errors?|deselected|xfailed|xpassed)", last):
         figs[what.rstrip("s") if what.startswith("error") else what] = int(count)
-    if r.returncode != 0:
-        raise RowFailed(f"pytest tests/kernels: {last}\n{r.stdout.strip()[-2500:]}", figs)
+    if code != 0:
+        raise RowFailed(f"pytest tests/kernels: {last}\n{out.strip()[-2500:]}", figs)
     return figs
 
 

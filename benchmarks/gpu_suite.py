@@ -85,17 +85,17 @@ def _fault(row_id: str) -> str | None:
     return None
 
 
-def run_row(row_id: str, ctx: Ctx, result: Path, timeout: float | None = None) -> int:
+def run_row(row_id: str, ctx: Ctx, result: Path, kill_at: float | None = None) -> int:
     """Runs one row in this process and writes ``{status, figures, error}`` to ``result``; returns 0. With
-    ``timeout``, every thread's stack goes to stderr (the row's log) 2 s before the suite kills the row, so a
-    hang says where it hung."""
+    ``kill_at`` (a :func:`time.time` when the suite kills the row), every thread's stack goes to stderr (the
+    row's log) 2 s before, so a hang says where it hung."""
     import faulthandler
     import json
 
     from gasgnn.utils import json_safe, write_json
 
-    if timeout:
-        faulthandler.dump_traceback_later(max(timeout - 2.0, 0.5))
+    if kill_at:
+        faulthandler.dump_traceback_later(max(kill_at - time.time() - 2.0, 0.5))
 
     row = {r.id: r for r in ROWS}[row_id]
     if ctx.threads:
@@ -129,7 +129,7 @@ def run_row(row_id: str, ctx: Ctx, result: Path, timeout: float | None = None) -
 # the parent side: processes
 
 
-def _start_fork(row_id: str, ctx: Ctx, result: Path, log: Path, timeout: float) -> int:
+def _start_fork(row_id: str, ctx: Ctx, result: Path, log: Path, kill_at: float) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -145,7 +145,7 @@ def _start_fork(row_id: str, ctx: Ctx, result: Path, log: Path, timeout: float) 
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         sys.stdout.reconfigure(line_buffering=True)  # a row killed at its timeout keeps what it printed
-        code = run_row(row_id, ctx, result, timeout)
+        code = run_row(row_id, ctx, result, kill_at)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -155,9 +155,9 @@ def _start_fork(row_id: str, ctx: Ctx, result: Path, log: Path, timeout: float) 
 
 
 def _start_spawn(row_id: str, args: argparse.Namespace, result: Path, log: Path,
-                 timeout: float) -> subprocess.Popen:
+                 kill_at: float) -> subprocess.Popen:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--row", row_id, "--result", str(result),
-           "--work", str(args.work), "--reference", args.reference, "--row-timeout", str(timeout)]
+           "--work", str(args.work), "--reference", args.reference, "--kill-at", repr(kill_at)]
     cmd += ["--dry-run"] if args.dry_run else []
     cmd += ["--camvid", args.camvid] if args.camvid else []
     cmd += ["--genotype", args.genotype] if args.genotype else []
@@ -300,11 +300,11 @@ class Suite:
         result.unlink(missing_ok=True)
         t = time.monotonic()
         if spawn or self.args.isolation == "spawn":
-            proc = _start_spawn(row.id, self.args, result, log, timeout)
+            proc = _start_spawn(row.id, self.args, result, log, time.time() + timeout)
             self._procs.append(proc)  # kept: a collected Popen would reap the process behind _wait's back
             pid = proc.pid
         else:
-            pid = _start_fork(row.id, self.ctx, result, log, timeout)
+            pid = _start_fork(row.id, self.ctx, result, log, time.time() + timeout)
         try:
             if meanwhile is not None:
                 meanwhile()
@@ -437,7 +437,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="print the rows with their expected seconds and exit")
     p.add_argument("--row", default=None, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--row-timeout", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--kill-at", type=float, default=None, help=argparse.SUPPRESS)
     return p
 
 
@@ -460,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work or Path(".")
         return run_row(args.row, Ctx(dry=args.dry_run, work=work, camvid=args.camvid, genotype=args.genotype,
                                      reference=args.reference, threads=args.threads), args.result,
-                       args.row_timeout)
+                       args.kill_at)
     if args.out is None:
         p.error("--out is required")
     if args.budget_s <= 0:
