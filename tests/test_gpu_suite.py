@@ -108,6 +108,7 @@ def test_a_failing_row_is_recorded_and_the_next_rows_run(tmp_path):
     assert res["finished"]
 
 
+@pytest.mark.slow  # the fallback isolation: every row a fresh interpreter (~1 min here)
 def test_spawned_rows_time_out_too(tmp_path):
     r = suite(tmp_path, "--dry-run", "--isolation", "spawn", "--only", "kernels:bandwidth_fp32,kernels:bandwidth_bf16",
               "--max-row-s", "25", env=_env(GASGNN_GPU_SUITE_FAULT="kernels:bandwidth_fp32=hang"))
