@@ -126,7 +126,7 @@ def short_search(ctx: Ctx) -> dict[str, Any]:
     import torch
 
     from gasgnn import SearchSpace
-    from gasgnn.data import CAMVID_CLASSES, SYNTH_CLASSES
+    from gasgnn.data import CAMVID_CLASSES, PACK_MANIFEST, SYNTH_CLASSES
     from gasgnn.latency import LatencyTable
 
     root = _camvid(ctx)
@@ -157,6 +157,9 @@ def short_search(ctx: Ctx) -> dict[str, Any]:
     env = repo_env()
     figs: dict[str, Any] = {"data": f"camvid pack {root}" if root else "synthetic (no CamVid pack found)",
                             "size": list(size), "steps": 2 * steps, "resumed_steps": steps, "table_s": table_s}
+    if root and (root / PACK_MANIFEST).is_file():
+        manifest = json.loads((root / PACK_MANIFEST).read_text())
+        figs["pack"] = {k: manifest.get(k) for k in ("quality", "bytes", "image_mad", "splits")}
     try:
         t = time.perf_counter()
         first = _last_json(run_cmd([*common, "--epochs", "2", "--overwrite"], env=env))

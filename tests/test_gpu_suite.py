@@ -79,6 +79,7 @@ def test_dry_run_every_section_ok(tmp_path):
     assert f["networks"]["gas_aspp"]["speedup_vs_reference"] > 0
     assert rows["latency:table_validate_720x960"]["figures"]["networks"] >= 4
     s = rows["search:short_search"]["figures"]
+    assert s["pack"]["quality"] == 85 and s["pack"]["splits"] == {"train": 8, "val": 2, "test": 2}
     assert s["data"] == f"camvid pack {tmp_path.parent / 'pack'}" and s["derived_ms"] <= s["derived_target_ms"] + 1e-6
     md = (tmp_path / "gpu_suite.md").read_text()
     assert "| 1 | `preflight:device` | ok |" in md and "naive_fp32 | 3 cells x 2 nodes | 2, 32x32 | fp32" in md
