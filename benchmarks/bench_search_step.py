@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -36,6 +37,13 @@ VARIANTS = ("naive", "per_edge", "batched")
 
 def build(variant: str, args: argparse.Namespace) -> Callable[[], float]:
     """A closure running one full search step of ``variant`` on fixed random batches."""
+    s, batch = make(variant, args)
+    return lambda: s.step(batch, batch, 1.0)
+
+
+def make(variant: str, args: argparse.Namespace) -> tuple[Any, tuple[torch.Tensor, torch.Tensor]]:
+    """The searcher of ``variant`` (its ``step(batch_w, batch_a, tau)`` is one full search step) and a fixed
+    random batch ``(x, y)`` on ``args.device``. ``benchmarks/gpu_rows.py`` builds its search-step rows here."""
     from gasgnn import SearchSpace
     from gasgnn.latency import LatencyTable
     from gasgnn.search import SearchConfig, Searcher
@@ -55,7 +63,7 @@ def build(variant: str, args: argparse.Namespace) -> Callable[[], float]:
         cfg = SearchConfig(guide=args.guide, latency_weight=0.1, warmup_epochs=0, supernet_impl=variant,
                            amp=args.amp, cuda_graphs=args.cuda_graphs)
         s = Searcher(space, cfg, lambda e: [], lambda e: [], table=table, device=device, progress=False)
-    return lambda: s.step((x, y), (x, y), 1.0)
+    return s, (x, y)
 
 
 def _sync(device: str) -> None:

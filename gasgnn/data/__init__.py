@@ -25,6 +25,7 @@ from .cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAINID, CITYSCAPES
 from .folder import FolderDataset, default_palette, read_classes_file, write_classes_file
 from .io import IMAGE_EXTENSIONS, DatasetError, colorize, fake_image, fake_labels, read_image, read_mask
 from .loaders import Loader, default_workers, make_loader, search_loaders, seed_worker, split_search, worker_error
+from .pack import PACK_FORMAT, PACK_MANIFEST, pack_camvid
 from .registry import (
     DATASETS,
     FixtureWriter,
@@ -79,6 +80,9 @@ __all__ = [
     "CAMVID_PALETTE",
     "CAMVID_VOID",
     "default_camvid_root",
+    "pack_camvid",
+    "PACK_FORMAT",
+    "PACK_MANIFEST",
     "Cityscapes",
     "CITYSCAPES_CLASSES",
     "CITYSCAPES_PALETTE",

@@ -47,6 +47,7 @@ CAMVID_PALETTE: tuple[tuple[int, int, int], ...] = (
 CAMVID_VOID: int = 11
 
 SPLITS = ("train", "val", "test")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # originals are PNG, a pack's images JPEG
 
 
 def default_camvid_root() -> Path:
@@ -117,12 +118,14 @@ class CamVid(PairedFileDataset):
     ``/SegNet/CamVid/train/0001TP_006690.png``; only their last two components are used)::
 
         root/
-          train/ val/ test/                 RGB PNG, 480x360
+          train/ val/ test/                 RGB PNG, 480x360 (JPEG in a pack, see below)
           trainannot/ valannot/ testannot/  8-bit PNG, class indices 0..10, 11 = void
           train.txt val.txt test.txt
 
-    If a list file is missing, images and annotations are paired by file name. Splits have
-    367 / 101 / 233 images. Raw label 11 (void) maps to ``ignore_index``.
+    If a list file is missing, images (``.png``, ``.jpg`` or ``.jpeg``) and annotations (``.png``) are
+    paired by file stem. Splits have 367 / 101 / 233 images. Raw label 11 (void) maps to ``ignore_index``.
+    A compact pack written by :func:`~gasgnn.data.pack_camvid` (``gasgnn data pack``: JPEG images, the
+    same PNG labels, list files naming the ``.jpg`` images) is read the same way.
 
     Args:
         root (str or PathLike, optional): Dataset root. (default: :func:`default_camvid_root`)
@@ -186,5 +189,5 @@ class CamVid(PairedFileDataset):
             return samples
         img_dir = require_dir(self.root / split, f"CamVid {split} images (and no {listing.name})")
         ann_dir = require_dir(self.root / f"{split}annot", f"CamVid {split} annotations")
-        images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() == ".png")
-        return [Sample(p, ann_dir / p.name) for p in images]
+        images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+        return [Sample(p, ann_dir / f"{p.stem}.png") for p in images]
