@@ -87,15 +87,17 @@ def _fps(rows: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _latency(rows: dict[str, dict[str, Any]]) -> list[str]:
-    out = ["| entries | networks | measured ms | predicted ms | Pearson | Spearman | MAPE % | within 10 % | "
-           "noise-dominated |", "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| entries | networks | measured ms | predicted ms | Spearman (retest) | Kendall | MAPE % | within 10 % | "
+           "band Spearman (retest) | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in _ok(rows, "latency"):
         f = r["figures"]
         m, p = f["measured_range_ms"], f["predicted_range_ms"]
+        w = f.get("within_10")
         out.append(f"| {f['entries']} | {f['networks']} | {m[0]:.2f}-{m[1]:.2f} | {p[0]:.2f}-{p[1]:.2f} | "
-                   f"{_f(f['pearson'], '.2f')} | {_f(f['spearman'], '.2f')} | {_f(f['mape'])} | "
-                   f"{_f(100 * f['within_10pct'] if f['within_10pct'] is not None else None, '.0f')} | "
-                   f"{f['noise_dominated']} |")
+                   f"{_f(f['spearman'], '.2f')} ({_f(f['retest_spearman'], '.2f')}) | {_f(f['kendall'], '.2f')} | "
+                   f"{_f(f['mape'])} | {_f(100 * w if w is not None else None, '.0f')} | "
+                   f"{_f(f['band_spearman'], '.2f')} ({_f(f['band_retest_spearman'], '.2f')}) | "
+                   f"{f['verdict']['status']} |")
     return out
 
 
