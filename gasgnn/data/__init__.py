@@ -24,7 +24,16 @@ from .camvid import CAMVID_CLASSES, CAMVID_PALETTE, CAMVID_VOID, CamVid, default
 from .cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAINID, CITYSCAPES_PALETTE, Cityscapes
 from .folder import FolderDataset, default_palette, read_classes_file, write_classes_file
 from .io import IMAGE_EXTENSIONS, DatasetError, colorize, fake_image, fake_labels, read_image, read_mask
-from .loaders import Loader, default_workers, make_loader, search_loaders, seed_worker, split_search, worker_error
+from .loaders import (
+    Loader,
+    default_workers,
+    kept_on_gpu,
+    make_loader,
+    search_loaders,
+    seed_worker,
+    split_search,
+    worker_error,
+)
 from .pack import PACK_FORMAT, PACK_MANIFEST, pack_camvid
 from .registry import (
     DATASETS,
@@ -112,6 +121,7 @@ __all__ = [
     # loaders
     "Loader",
     "default_workers",
+    "kept_on_gpu",
     "worker_error",
     "make_loader",
     "search_loaders",

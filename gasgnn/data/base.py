@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
+import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -86,6 +87,9 @@ class SegmentationDataset(Dataset):
         self.transform: JointTransform = transform
         #: Samples dropped by ``on_error='skip'``: ``(path, reason)`` pairs.
         self.skipped: list[tuple[Path, str]] = []
+        #: The device decoded samples are kept on (:meth:`keep_decoded`), :obj:`None` when every access decodes.
+        self.keep_device: torch.device | None = None
+        self._kept: dict[int, tuple[Tensor, Tensor]] = {}
 
     @property
     def num_classes(self) -> int:
@@ -128,8 +132,33 @@ class SegmentationDataset(Dataset):
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {type(self).__name__} of length {n}")
-        image, mask = self.load(int(index) % n)
+        i = int(index) % n
+        if self.keep_device is None:
+            return self.transform(*self.load(i))
+        if i not in self._kept:
+            image, mask = self.load(i)
+            # uint8 image [3, H, W] and the smallest mask dtype: the transforms resample uint8 fastest
+            small = mask.size == 0 or (mask.min() >= 0 and mask.max() < 256)
+            mask_t = torch.from_numpy(mask.astype(np.uint8) if small else mask)
+            self._kept[i] = (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
+                             .to(self.keep_device), mask_t.to(self.keep_device))
+        image, mask = self._kept[i]
         return self.transform(image, mask)
+
+    def keep_decoded(self, device: str | torch.device = "cpu") -> SegmentationDataset:
+        """Keeps every sample decoded on ``device`` after its first access (JPEG/PNG decoding once per run,
+        not once per epoch); on a GPU the transforms then run there too (use a loader without worker
+        processes and without pinned memory: :func:`gasgnn.data.make_loader` sees to it).
+
+        Args:
+            device (str or torch.device, optional): ``"cpu"`` or a CUDA device. (default: ``"cpu"``)
+
+        Returns:
+            SegmentationDataset: ``self``.
+        """
+        self.keep_device = torch.device(device)
+        self._kept = {}
+        return self
 
     def colorize(self, mask: Tensor | np.ndarray) -> np.ndarray:
         """Colours a mask with this dataset's palette; see :func:`colorize`."""

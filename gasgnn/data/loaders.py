@@ -11,7 +11,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-__all__ = ["Loader", "default_workers", "make_loader", "search_loaders", "seed_worker", "split_search", "worker_error"]
+__all__ = [
+    "Loader", "default_workers", "kept_on_gpu", "make_loader", "search_loaders", "seed_worker", "split_search",
+    "worker_error",
+]
 
 
 def seed_worker(worker_id: int) -> None:
@@ -69,6 +72,15 @@ class Loader(DataLoader):
             yield batch
 
 
+def kept_on_gpu(dataset: Dataset) -> bool:
+    """Whether ``dataset`` (or the dataset under a :class:`~torch.utils.data.Subset`) keeps its decoded
+    samples on a GPU (:meth:`gasgnn.data.base.SegmentationDataset.keep_decoded`)."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    dev = getattr(dataset, "keep_device", None)
+    return dev is not None and dev.type == "cuda"
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -110,6 +122,8 @@ def make_loader(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    if kept_on_gpu(dataset):  # samples already on the GPU: no worker processes, nothing to pin
+        num_workers, pin_memory = 0, False
     g = torch.Generator()
     g.manual_seed(int(seed))
     return Loader(

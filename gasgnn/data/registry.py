@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
+
 from gasgnn.registry import Registry
 
 __all__ = ["DATASETS", "FixtureWriter", "register_dataset", "build_dataset", "available_datasets", "dataset_fixture",
@@ -85,7 +87,9 @@ def build_dataset(
             all images for ``"folder"``).
         transform (callable, optional): Joint transform; :obj:`None` is the dataset default
             (tensor conversion + ImageNet normalisation).
-        **kwargs: Further dataset-specific arguments (``ignore_index``, ``on_error``, ...).
+        **kwargs: Further dataset-specific arguments (``ignore_index``, ``on_error``, ...), and for any
+            dataset ``keep_on``: a device (``"cpu"``, ``"cuda"``) to keep the decoded samples on
+            (:meth:`~gasgnn.data.base.SegmentationDataset.keep_decoded`; ``--data-arg keep_on=cuda``).
 
     Returns:
         SegmentationDataset: The dataset.
@@ -96,4 +100,14 @@ def build_dataset(
     cls = DATASETS.get(name)
     if split is not None:
         kwargs["split"] = split
-    return cls(root=root, transform=transform, **kwargs)
+    keep_on = kwargs.pop("keep_on", None)
+    ds = cls(root=root, transform=transform, **kwargs)
+    if keep_on not in (None, "", False, "none"):
+        try:
+            device = torch.device(str(keep_on))
+        except RuntimeError:
+            raise ValueError(f"--data-arg keep_on={keep_on}: expected a device (cpu, cuda, cuda:1) or none") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"--data-arg keep_on={keep_on}: no CUDA device on this machine")
+        ds.keep_decoded(device)
+    return ds

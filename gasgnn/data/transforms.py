@@ -176,7 +176,8 @@ class Normalize:
 
     def __call__(self, image: Any, mask: Any) -> tuple[Tensor, Tensor]:
         image, mask = to_tensors(image, mask)
-        return (image - self._m) / self._s, mask
+        m, sd = self._m.to(image.device), self._s.to(image.device)  # a sample cached on a GPU stays there
+        return (image - m) / sd, mask
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean}, std={self.std})"
@@ -293,7 +294,7 @@ class RandomCrop:
         if h < ch or w < cw:
             ph, pw = max(h, ch), max(w, cw)
             fill = self._fill if image.is_floating_point() else (self._fill * 255).round().clamp(0, 255)
-            padded = fill.to(image.dtype).expand(image.shape[0], ph, pw).clone()
+            padded = fill.to(image.device, image.dtype).expand(image.shape[0], ph, pw).clone()
             padded[:, :h, :w] = image
             pmask = mask.new_full((ph, pw), self.ignore_index)
             pmask[:h, :w] = mask

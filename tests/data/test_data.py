@@ -285,3 +285,25 @@ def test_search_loaders_workers_and_pinned_memory(monkeypatch):
     assert wl(0).pin_memory and vl(0).pin_memory
     wl, *_ = gd.search_loaders("synthetic", None, (16, 24), 2, dataset_kwargs=kw)
     assert not wl(0).pin_memory
+
+
+def test_kept_samples_are_decoded_once_and_identical(monkeypatch):
+    # --data-arg keep_on=DEVICE: decoded once, then every epoch's transform reads the kept tensors
+    kw = {"num_images": 4, "size": [32, 48]}
+    plain = gd.build_dataset("synthetic", None, "train", transform=gd.train_transform((16, 24), (0.8, 1.2)), **kw)
+    cached = gd.build_dataset("synthetic", None, "train", transform=gd.train_transform((16, 24), (0.8, 1.2)),
+                              keep_on="cpu", **kw)
+    assert cached.keep_device == torch.device("cpu") and plain.keep_device is None
+    loads = []
+    real = cached.load
+    monkeypatch.setattr(cached, "load", lambda i: loads.append(i) or real(i))
+    for epoch in range(2):
+        for i in range(len(cached)):
+            torch.manual_seed(epoch * 10 + i)
+            a = cached[i]
+            torch.manual_seed(epoch * 10 + i)
+            b = plain[i]
+            assert torch.equal(a[1], b[1]) and torch.allclose(a[0], b[0], atol=1e-6)
+    assert loads == [0, 1, 2, 3]  # decoded once, the second epoch reads what was kept
+    with pytest.raises(ValueError, match="keep_on=gpu0"):
+        gd.build_dataset("synthetic", None, "train", keep_on="gpu0", **kw)
