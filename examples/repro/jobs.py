@@ -121,7 +121,10 @@ class Budget:
 
 
 def data_args(args) -> list[str]:
-    return ["--data", args.data, *(["--root", args.root] if args.root else []), "--workers", "0"]
+    """The data and device options of every command (the device stage keeps the decoded data on its device)."""
+    keep = getattr(args, "keep_on", None)
+    return ["--data", args.data, *(["--root", args.root] if args.root else []), "--workers", "0",
+            *(["--data-arg", f"keep_on={keep}"] if keep else []), "--device", getattr(args, "device", "cpu")]
 
 
 def search_job(args, run: Path, extra: Sequence[str], seed: int) -> Job:

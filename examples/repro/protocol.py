@@ -61,14 +61,15 @@ def gas_search_jobs(args, variants: list[str], seeds: list[int]) -> list[Job]:
 
 
 def random_target(args, seeds: list[int]) -> float:
-    """Random search's latency target: the mean predicted latency of the ``gcn_sim`` networks of ``seeds``."""
-    preds = [read_json(search_dir(args, "gcn_sim", s) / "result.json")["search"]["predicted_latency_ms"]
+    """Random search's latency target: the mean predicted latency of the ``--default`` guide's networks of
+    ``seeds``."""
+    preds = [read_json(search_dir(args, args.default, s) / "result.json")["search"]["predicted_latency_ms"]
              for s in seeds]
     return statistics.fmean(preds)
 
 
 def random_jobs(args, seeds: list[int]) -> list[Job]:
-    """Random search matched in latency to the same seed's ``gcn_sim`` network: samples drawn uniformly and
+    """Random search matched in latency to the same seed's ``--default`` network: samples drawn uniformly and
     walked down to its predicted latency (``--random-sampler lighten``), ``--random-samples`` x
     ``--random-steps`` weight steps."""
     jobs = []

@@ -71,9 +71,9 @@ def test_a_job_is_done_only_after_all_its_commands(tmp_path):
 @pytest.mark.slow
 def test_reproduce_paper_end_to_end_on_synthetic_data(tmp_path, capsys):
     out = tmp_path / "repro"
-    argv = [*TINY, "--out", str(out), "--variants", "gcn_sim", "none", "random", "--seeds", "0", "1",
-            "--budgets", "simple8_e1", "--budget", "simple8_e1", "--sweep", "0", "--sweep-seeds", "0",
-            "--jobs", "2"]
+    argv = [*TINY, "--out", str(out), "--variants", "gcn_sim", "none", "random", "--default", "gcn_sim",
+            "--seeds", "0", "1", "--budgets", "simple8_e1", "--budget", "simple8_e1", "--sweep", "0",
+            "--sweep-seeds", "0", "--jobs", "2", "--heads-channels", "8", "--heads-size", "32", "32"]
     rp.main(argv)
     res = json.loads((out / "results.json").read_text())
     assert res["budget"] == "simple8_e1"  # given; the calibration still ran and is reported
@@ -100,6 +100,10 @@ def test_reproduce_paper_end_to_end_on_synthetic_data(tmp_path, capsys):
     assert "matched latency" in report and "| gcn_sim_w0 | 1 |" in report  # the sweep's row in the Pareto table
     assert "| gcn_sim | 2 |" in report and "| simple8_e1 | simple 8 | 1 |" in report
     assert (out / "figures" / "repro_guides.png").is_file()
+    t1 = res["table1"]  # both heads on the same searched networks, paired by seed, timed in torch and ORT
+    assert {r["head"] for r in t1["records"]} == {"aspp", "ppm"} and t1["ppm_minus_aspp"]["n"] == 2
+    assert set(t1["fps"]["aspp"]) == {"torch", "onnxruntime"} and t1["fps_ratio"]["torch"]["mean"] > 0
+    assert "## Table 1" in report and "| PPM - ASPP (paired) | 2 |" in report
     # a second run finds every job done and starts nothing
     capsys.readouterr()
     rp.main(argv)
@@ -183,6 +187,10 @@ def test_the_results_page_tables_are_rendered_from_results_json():
               analysis.pareto_table(res["pareto"])]
     if res.get("matched"):
         tables.append(matched.matched_table(res["matched"]))
+    if res.get("table1"):
+        from repro import table1
+
+        tables.append(table1.table1_table(res["table1"]))
     rows = [line for t in tables for line in t.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) > 10
     missing = [r for r in rows if r not in page]
@@ -197,3 +205,98 @@ def test_jobs_fix_the_thread_count_of_every_command(tmp_path, monkeypatch):
     job = Job("t", [show], tmp_path / "done.json", ["a"])
     run_jobs([job], 1, tmp_path / "logs", 1, "t")
     assert json.loads(job.done.read_text())["a"] == {"GASGNN_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def test_table1_pairs_the_heads_by_seed(tmp_path):
+    from repro import table1
+
+    args = rp.parse_args(["--out", str(tmp_path), "--default", "gcn_sim", "--variants", "gcn_sim", "none",
+                          "--seeds", "0", "1", "2", "--heads-channels", "16"])
+    budget = Budget.parse("simple64_e6")
+    miou = {("aspp", 0): 30.0, ("aspp", 1): 31.0, ("aspp", 2): 29.5, ("ppm", 0): 31.0, ("ppm", 1): 31.5}
+    for (h, s), m in miou.items():
+        d = protocol.train_dir(args, Budget(h, 16, 6), "gcn_sim", s)
+        d.mkdir(parents=True)
+        (d / "result.json").write_text(json.dumps({"eval": {"miou": m / 100}, "train": {"best_miou": 0.3}}))
+    assert [j.done.parent.parent.name for j in table1.jobs(args, budget)][:2] == ["aspp16_e6", "ppm16_e6"]
+    t = table1.table1(args, budget, time_networks=False)
+    assert t["heads"]["aspp"]["test_miou"]["n"] == 3 and t["heads"]["ppm"]["test_miou"]["n"] == 2
+    c = t["ppm_minus_aspp"]  # paired over the seeds both heads have
+    assert c["seeds"] == [0, 1] and c["mean_diff"] == pytest.approx(0.75)
+    text = table1.table1_table(t)
+    assert "| aspp 16 | 3 |" in text and "| PPM - ASPP (paired) | 2 | +0.75" in text and "72.4" in text
+
+
+TINY_DEVICE = [*TINY, "--variants", "gcn_sim", "none", "--default", "gcn_sim", "--seeds", "0", "1",
+               "--budget", "simple8_e1", "--stage", "device", "--jobs", "2"]
+
+
+def test_device_plan_fits_the_budget(tmp_path, capsys):
+    """--plan lists every chain with its estimate and takes, seed-major, those whose makespan fits."""
+    out = tmp_path / "d"
+    rp.main([*TINY_DEVICE, "--out", str(out), "--plan", "--budget-s", "100000"])
+    text = capsys.readouterr().out
+    rows = [ln.split() for ln in text.splitlines() if ln.startswith(("gcn_sim_s", "none_s"))]
+    assert [r[0] for r in rows] == ["gcn_sim_s0", "none_s0", "gcn_sim_s1", "none_s1"]  # seed-major
+    assert all(r[1] == "run" for r in rows)
+    one = float(rows[0][2])  # one chain's estimate; 2 processes at twice one's pace, the table's 120 s first:
+    budget = 120 + one + 1  # admits exactly two chains (the first seed's)
+    rp.main([*TINY_DEVICE, "--out", str(out), "--plan", "--budget-s", str(budget), "--gain", "2"])
+    rows = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith(("gcn_sim_s", "none_s"))]
+    assert [r[1] for r in rows] == ["run", "run", "later", "later"]
+    assert all(float(r[3]) <= budget for r in rows if r[1] == "run")
+    assert not (out / "search").exists()  # --plan starts nothing
+
+
+def _kill_after_first_search(out):
+    """Starts the device stage, SIGKILLs it (process group) once a search is done; returns progress.json."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    argv = [sys.executable, str(EXAMPLES / "reproduce_paper.py"), *TINY_DEVICE, "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "GASGNN_THREADS": "1"})
+    prog = out / "progress.json"
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if prog.is_file():
+                done = [c for c in json.loads(prog.read_text())["chains"].values() if c["search"]["status"] == "done"]
+                if done:
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.fail("no job finished")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return json.loads(prog.read_text())
+
+
+def test_killed_device_run_leaves_valid_results(tmp_path, capsys):
+    """The device window's end kills the run: progress.json stays valid JSON with the jobs done so far, and the
+    next plan counts them as done."""
+    out = tmp_path / "d"
+    res = _kill_after_first_search(out)
+    done = {k: c for k, c in res["chains"].items() if c["search"]["status"] == "done"}
+    assert done and all(c["search"]["predicted_ms"] > 0 for c in done.values())
+    assert set(res["chains"]) == {"gcn_sim_s0", "none_s0", "gcn_sim_s1", "none_s1"}
+    rp.main([*TINY_DEVICE, "--out", str(out), "--plan", "--budget-s", "100000"])
+    rows = {ln.split()[0]: ln.split() for ln in capsys.readouterr().out.splitlines()
+            if ln.startswith(("gcn_sim_s", "none_s"))}
+    for k, c in res["chains"].items():  # a chain is done when both of its jobs are
+        assert (rows[k][1] == "done") == (c["train"]["status"] == "done")
+
+
+@pytest.mark.slow
+def test_killed_device_run_resumes_to_the_end(tmp_path):
+    out = tmp_path / "d"
+    res = _kill_after_first_search(out)
+    done = [k for k, c in res["chains"].items() if c["search"]["status"] == "done"]
+    before = {k: (out / "search" / k / "result.json").read_text() for k in done}
+    rp.main([*TINY_DEVICE, "--out", str(out), "--budget-s", "100000"])
+    res = json.loads((out / "progress.json").read_text())
+    assert all(c["train"]["status"] == "done" and c["train"]["test_miou"] >= 0 for c in res["chains"].values())
+    assert all((out / "search" / k / "result.json").read_text() == v for k, v in before.items())  # not redone
