@@ -312,7 +312,10 @@ class LatencyTable:
         self.meta["backend_info"] = info
         done = []
         noise = [measure_noise(self.meta["device"], self.dtype)]  # the machine's own noise
-        for key in tqdm(todo, desc=f"latency table ({self.backend})", unit="entry", disable=not progress):
+        bar = tqdm(todo, desc=f"latency table ({self.backend}, {self.meta['device_name']})", unit="entry",
+                   disable=not progress)
+        for key in bar:
+            bar.set_postfix_str(str(key), refresh=True)  # what is being timed now: a huge size says so at once
             self[key] = measure_key(key, self.meta["device"], self.meta["warmup"], self.meta["repeats"], backend)
             if key.kind == "stem":
                 size = [key.params[3], key.params[4]]
