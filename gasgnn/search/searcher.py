@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from gasgnn import distributed as dist
 from gasgnn.genotype import Genotype, derive, op_entropy
-from gasgnn.ggm import build_guide
+from gasgnn.ggm import DIAGNOSTICS, build_guide, guide_regularizer
 from gasgnn.latency import LatencyTable, latency_loss
 from gasgnn.metrics import ConfusionMatrix
 from gasgnn.models import Supernet
@@ -40,7 +40,7 @@ from gasgnn.utils import atomic_torch_save, atomic_write_text, rng_state, seed_e
 
 METRIC_FIELDS = [
     "epoch", "train_loss", "val_loss", "val_miou", "expected_latency_ms", "expected_fps", "alpha_entropy",
-    "latency_weight", "tau", "seconds", "genotype_changes", "guide_attention_entropy", "guide_update_ratio",
+    "latency_weight", "tau", "seconds", "genotype_changes", *DIAGNOSTICS,
 ]
 
 
@@ -245,7 +245,7 @@ class Searcher:
                 rl = self.relaxed_logits(self.alpha_prime(), tau)
                 logits = self.run_net(xa, weights=torch.softmax(rl, dim=-1))
             lat_loss, _ = self.latency_term(rl.float())
-            loss_a = self._ce(logits, ya) + lat_loss
+            loss_a = self._ce(logits, ya) + lat_loss + guide_regularizer(self.guide)  # the guide's own term
             self._check(loss_a, "architecture loss")  # the step's one host read of this loss
             self.a_scaler.scale(loss_a).backward(inputs=self.a_params)
             # The mean of the ranks' gradients: every rank takes the same Adam step and alpha stays
