@@ -65,13 +65,14 @@ def record(run: Path, cmd: list[str], name: str, seed: int, weight: float) -> di
 
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     summary = json.loads((run / "summary.json").read_text())
-    epochs = [{k: float(r[k]) for k in ("epoch", "val_miou", "expected_latency_ms", *DIAG)} for r in rows]
+    epochs = [{k: round(float(r[k]), 5) for k in ("epoch", "val_miou", "expected_latency_ms", *DIAG)} for r in rows]
     shown = ["python" if c == sys.executable else c for c in cmd]
     shown = [("CAMVID" if c == str(cmd[cmd.index("--root") + 1]) else c) for c in shown]
     return {"run": run.name, "candidate": name, "seed": seed, "latency_weight": weight,
             "final": {k: epochs[-1][k] for k in DIAG}, "epochs": epochs,
-            "supernet_val_miou": summary["supernet_miou"], "predicted_latency_ms": summary["predicted_latency_ms"],
-            "search_seconds": sum(float(r["seconds"]) for r in rows),
+            "supernet_val_miou": round(summary["supernet_miou"], 5),
+            "predicted_latency_ms": round(summary["predicted_latency_ms"], 4),
+            "search_seconds": round(sum(float(r["seconds"]) for r in rows), 1),
             "command": shlex.join(s.replace(str(run.parent), "OUT") for s in shown)}
 
 

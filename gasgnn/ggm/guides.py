@@ -4,13 +4,16 @@ Every guide is an :class:`torch.nn.Module` built as ``Guide(space, **kwargs)`` w
 ``forward(alpha, graph) -> alpha'`` (both ``[num_cells * E, K]``), so the search loop never needs to know
 which one it holds:
 
-- :class:`GraphGuidedModule`: ``alpha' = alpha + gamma * GNN(alpha)`` with any PyG conv as the GNN;
-  the GAS default is :class:`~gasgnn.ggm.convs.SimilarityGCNConv` over the ``'adjacent'`` relation.
+- :class:`~gasgnn.ggm.GraphGuidedModule` (:mod:`gasgnn.ggm.graph_guide`): ``alpha' = alpha + gamma *
+  GNN(alpha)`` with any PyG conv as the GNN; the default ``'slot_sim'`` uses
+  :class:`~gasgnn.ggm.SlotSimilarityConv` with the bounded update, ``'gcn_sim'`` the GAS algebra
+  (:class:`~gasgnn.ggm.SimilarityGCNConv`), both over the ``'adjacent'`` relation.
 - :class:`FCGuide`: the supplement's "fully connected layer" baseline.
 - :class:`NoGuide`: no guidance, ``alpha' = alpha``.
 
-:func:`build_guide` builds any of them from a name in :data:`GUIDES`, a ``'package.module:ClassName'``
-import path, a class or an instance; :func:`register_guide` adds names.
+:func:`build_guide` builds any of them from a name of :func:`guide_names` (the registered guides of
+:data:`GUIDES` and the named convs of :data:`~gasgnn.ggm.convs.CONVS`, looked up when it runs), a
+``'package.module:ClassName'`` import path, a class or an instance; :func:`register_guide` adds names.
 """
 
 from __future__ import annotations
