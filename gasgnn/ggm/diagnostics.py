@@ -22,8 +22,8 @@ from torch_geometric.utils import scatter
 __all__ = ["DIAGNOSTICS", "attention_diagnostics", "attention_entropy", "distinct_sources", "guide_diagnostics",
            "update_ratio"]
 
-#: The diagnostic names, as they appear in ``metrics.csv``.
-DIAGNOSTICS = ("guide_attention_entropy", "guide_distinct_sources", "guide_update_ratio")
+#: The diagnostic names, in the order of their ``metrics.csv`` columns (the distinct sources came last).
+DIAGNOSTICS = ("guide_attention_entropy", "guide_update_ratio", "guide_distinct_sources")
 
 
 def _rows(att: Tensor) -> Tensor:
@@ -118,8 +118,8 @@ def attention_diagnostics(attention: list[tuple[Tensor, Tensor]], alpha: Tensor,
     n = alpha.size(0)
     ent = attention_entropy(attention, n) if attention else float("nan")
     src = distinct_sources(attention, n, nodes_per_cell) if attention and nodes_per_cell else float("nan")
-    return {"guide_attention_entropy": ent, "guide_distinct_sources": src,
-            "guide_update_ratio": update_ratio(alpha, alpha_p)}
+    return {"guide_attention_entropy": ent, "guide_update_ratio": update_ratio(alpha, alpha_p),
+            "guide_distinct_sources": src}
 
 
 def guide_diagnostics(guide: nn.Module, alpha: Tensor, alpha_p: Tensor) -> dict[str, float]:
