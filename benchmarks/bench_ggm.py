@@ -6,7 +6,7 @@ that interleave the two timings, so a shared machine's load hits both alike). Ta
 guide (gcn_sim) costs under 2% of a step.
 
     python benchmarks/bench_ggm.py                       # default space, batch 2 at 180x240, CPU
-    python benchmarks/bench_ggm.py --guides gcn_sim,gat,fc,none --json
+    python benchmarks/bench_ggm.py --guides slot_sim,gcn_sim,gat,fc,none --json
     python benchmarks/bench_ggm.py --device cuda --step-repeats 20
 """
 
@@ -115,8 +115,8 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--guides", default="gcn_sim,gat,fc", type=lambda s: [g for g in s.split(",") if g],
-                   help="comma-separated guide specs (default: gcn_sim,gat,fc)")
+    p.add_argument("--guides", default="slot_sim,gcn_sim,gat,fc", type=lambda s: [g for g in s.split(",") if g],
+                   help="comma-separated guide specs (default: slot_sim,gcn_sim,gat,fc)")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--size", type=int, nargs=2, default=[180, 240], metavar=("H", "W"))
     p.add_argument("--device", default="cpu")

@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=DefaultsFormatter,
     )
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run directory")
-    p.add_argument("--guide", default="gcn_sim", help="guidance module (see 'gasgnn search --help')")
+    # "slot_sim" is SearchConfig().guide (gasgnn.search stays unimported until the command runs)
+    p.add_argument("--guide", default="slot_sim", help="guidance module (see 'gasgnn search --help')")
     p.add_argument("--latency-weight", type=float, default=0.05, help="lambda of the (log) latency term")
     p.add_argument("--size", type=int, nargs=2, default=[96, 128], metavar=("H", "W"), help="image size")
     p.add_argument("--num-cells", type=int, default=8, help="cells of the search space")

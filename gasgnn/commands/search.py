@@ -45,8 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "resolution the latency table and the ArchGraph are laid out for, so a search can "
                         "train at reduced resolution while optimising latency at the deployment one")
     g.add_argument("--guide", default=d.guide,
-                   help="guidance module: gcn_sim, gcn_sim_raw, gcn, gat, gatv2, sage, gin, transformer, fc, none, "
-                        "or package.module:ClassName")
+                   help="guidance module: slot_sim (the default: slot-to-slot attention, update bounded below "
+                        "alpha), gcn_sim (the GAS algebra), gcn_sim_raw, gcn, gat, gatv2, sage, gin, transformer, "
+                        "fc, none, any torch_geometric conv by name, or package.module:ClassName (docs/ggm.md)")
     g.add_argument("--guide-arg", action="append", default=[], metavar="KEY=VALUE", type=_guide_arg,
                    help="option of the guide or its conv, repeatable (e.g. --guide APPNP --guide-arg K=10 "
                         "--guide-arg alpha=0.1); VALUE is a Python literal (10, 0.1, None, 'x') or a string")

@@ -20,6 +20,7 @@ from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, GINConv, MessagePass
 from gasgnn.ggm.builder import build_pyg_conv
 from gasgnn.ggm.errors import GuideError
 from gasgnn.ggm.sim_conv import SimilarityGCNConv
+from gasgnn.ggm.slot_conv import SlotSimilarityConv
 from gasgnn.registry import Registry
 
 # ------------------------------------------------------------------------------------------------
@@ -30,9 +31,14 @@ ConvFactory = Callable[..., MessagePassing]
 CONVS: Registry[ConvFactory] = Registry("conv")
 
 
-@CONVS.register("gcn_sim")
+@CONVS.register("gcn_sim", similarity=True)
 def _gcn_sim(in_channels: int, out_channels: int, hidden_channels: int, **kw: Any) -> MessagePassing:
     return SimilarityGCNConv(in_channels, out_channels, hidden_channels=hidden_channels, **kw)
+
+
+@CONVS.register("slot_sim", similarity=True)
+def _slot_sim(in_channels: int, out_channels: int, hidden_channels: int, **kw: Any) -> MessagePassing:
+    return SlotSimilarityConv(in_channels, out_channels, hidden_channels=hidden_channels, **kw)
 
 
 @CONVS.register("gcn")
@@ -189,6 +195,34 @@ def build_conv(conv: Any, in_channels: int, out_channels: int, hidden_channels: 
                     f"out_channels={out_channels}, **{kwargs}): {e}"
                 ) from None
     return build_pyg_conv(conv, in_channels, out_channels, hidden_channels, build_inner=build_conv, **kwargs)
+
+
+def uses_similarity(conv: Any) -> bool:
+    """Whether a conv spec takes the guide's similarity features.
+
+    Such a conv is built with ``sim_channels=F`` (the width of the features) and called as
+    ``conv(x, edge_index, sim_x=s)``; :class:`~gasgnn.ggm.GraphGuidedModule` then computes ``s`` (a
+    scale-free view of alpha plus the slot attributes). A conv declares it by a class (or instance)
+    attribute ``similarity_features = True``, as :class:`~gasgnn.ggm.SimilarityGCNConv` does, whatever
+    its base class; a name in :data:`CONVS` by the registry metadata ``similarity=True``
+    (``CONVS.register("mine", factory, similarity=True)``) or, without that key, by the attribute of the
+    registered class.
+
+    Args:
+        conv (str, type or nn.Module): A conv spec as :func:`build_conv` takes it.
+
+    Returns:
+        bool: :obj:`True` when the conv takes ``sim_x``.
+    """
+    if isinstance(conv, str):
+        if conv in CONVS:
+            meta = CONVS.meta(conv)
+            return bool(meta["similarity"]) if "similarity" in meta else uses_similarity(CONVS[conv])
+        cls = resolve_conv_class(conv)
+        if cls is None and ":" in conv:
+            cls = import_object(conv, "conv")
+        return cls is not None and uses_similarity(cls)
+    return bool(getattr(conv, "similarity_features", False))
 
 
 def conv_output(conv: MessagePassing, x: Tensor, edge_index: Tensor) -> Tensor:

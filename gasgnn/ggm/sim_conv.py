@@ -55,6 +55,10 @@ class SimilarityGCNConv(MessagePassing):
           :math:`((2, |\mathcal{E}|), (|\mathcal{E}|))`
     """
 
+    #: Takes the guide's similarity features: built with ``sim_channels``, called with ``sim_x``
+    #: (:func:`gasgnn.ggm.uses_similarity`; any conv class can declare it).
+    similarity_features = True
+
     def __init__(
         self, in_channels: int | tuple[int, int], out_channels: int, hidden_channels: int = 16,
         sim_channels: int | tuple[int, int] | None = None, temperature: float = 1.0, **kwargs: Any

@@ -43,8 +43,8 @@ class SearchConfig:
             because at alpha's 1e-3 initial scale their gradients are far smaller than any decay
             (docs/ggm.md). (default: :obj:`0.0`)
         grad_clip (float): Max gradient norm of the weights. (default: :obj:`5.0`)
-        guide (str): Guidance module: ``'gcn_sim'``, ``'gcn_sim_raw'``, ``'gat'``, ``'fc'``, ``'none'``, ... or
-            ``'package.module:ClassName'``. (default: :obj:`"gcn_sim"`)
+        guide (str): Guidance module: ``'slot_sim'``, ``'gcn_sim'``, ``'gcn_sim_raw'``, ``'gat'``, ``'fc'``,
+            ``'none'``, ... or ``'package.module:ClassName'`` (docs/ggm.md). (default: :obj:`"slot_sim"`)
         guide_kwargs (dict): Passed to :func:`gasgnn.ggm.build_guide`. (default: :obj:`{}`)
         latency_weight (float): lambda of the latency term; with ``adaptive_fps`` its initial value.
             (default: :obj:`0.01`)
@@ -96,7 +96,7 @@ class SearchConfig:
     a_weight_decay: float = 1e-3
     guide_weight_decay: float = 0.0
     grad_clip: float = 5.0
-    guide: str = "gcn_sim"
+    guide: str = "slot_sim"
     guide_kwargs: dict = field(default_factory=dict)
     latency_weight: float = 0.01
     adaptive_fps: tuple[float, float] | None = None

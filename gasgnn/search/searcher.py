@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from gasgnn import distributed as dist
 from gasgnn.errors import DivergedError
 from gasgnn.genotype import Genotype, derive, op_entropy
-from gasgnn.ggm import build_guide, guide_diagnostics
+from gasgnn.ggm import DIAGNOSTICS, build_guide, guide_diagnostics, guide_regularizer
 from gasgnn.latency import LatencyTable, latency_loss
 from gasgnn.models import Supernet
 from gasgnn.runner import (
@@ -45,7 +45,7 @@ from gasgnn.utils import rng_state, seed_everything, set_rng_state
 
 METRIC_FIELDS = [
     "epoch", "train_loss", "val_loss", "val_miou", "expected_latency_ms", "expected_fps", "alpha_entropy",
-    "latency_weight", "tau", "seconds", "genotype_changes", "guide_attention_entropy", "guide_update_ratio",
+    "latency_weight", "tau", "seconds", "genotype_changes", *DIAGNOSTICS,
 ]
 
 
@@ -210,7 +210,7 @@ class Searcher(RunLoop):
                 rl = self.relaxed_logits(self.alpha_prime(), tau)
                 logits = self.run_net(xa, weights=torch.softmax(rl, dim=-1))
             lat_loss, _ = self.latency_term(rl.float())
-            loss_a = self._ce(logits, ya) + lat_loss
+            loss_a = self._ce(logits, ya) + lat_loss + guide_regularizer(self.guide)  # the guide's own term
             self.check_value(loss_a, "architecture loss")  # the step's one host read of this loss
             self.optim.a_scaler.scale(loss_a).backward(inputs=self.a_params)
             # The mean of the ranks' gradients: every rank takes the same Adam step and alpha stays

@@ -176,7 +176,8 @@ def draw_cell_latency(per_cell_ms: Sequence[float] | Tensor, path: str | os.Path
 def draw_metrics(metrics: Mapping[str, Sequence[float | None]], path: str | os.PathLike | None = None,
                  dpi: float = 100) -> Figure:
     """Training curves of a search from ``metrics.csv`` columns (loss, mIoU, expected latency, entropy,
-    the guide's attention entropy and update ratio).
+    the guide's diagnostics: attention entropy and update ratio in one panel, distinct arg-max sources
+    per cell in the next).
 
     Args:
         metrics (dict): Column name -> values per epoch; needs ``epoch``; others are drawn when present.
@@ -190,10 +191,16 @@ def draw_metrics(metrics: Mapping[str, Sequence[float | None]], path: str | os.P
         raise ValueError(f"draw_metrics: no 'epoch' column (columns: {sorted(metrics)})")
     panels = [(("train_loss", "val_loss"), "loss"), (("val_miou",), "val mIoU"),
               (("expected_latency_ms",), "expected latency (ms)"), (("alpha_entropy",), "alpha entropy"),
-              (("guide_attention_entropy", "guide_update_ratio"), "guide diagnostics")]
-    panels = [(cols, lab) for cols, lab in panels if any(c in metrics for c in cols)]
+              (("guide_attention_entropy", "guide_update_ratio"), "guide diagnostics"),
+              (("guide_distinct_sources",), "guide: distinct sources per cell")]
+
+    def drawn(c: str) -> bool:  # a column of NaNs (e.g. the attention diagnostics of guide 'none') is not drawn
+        return c in metrics and any(v is not None and math.isfinite(v) for v in metrics[c])
+
+    panels = [(tuple(c for c in cols if drawn(c)), lab) for cols, lab in panels]
+    panels = [(cols, lab) for cols, lab in panels if cols]
     if not panels:
-        raise ValueError(f"draw_metrics: none of the known columns present (columns: {sorted(metrics)})")
+        raise ValueError(f"draw_metrics: none of the known columns has a value (columns: {sorted(metrics)})")
     fig = new_figure(3.2 * len(panels), 3.0)
     fig.set_dpi(dpi)
     ep = metrics["epoch"]

@@ -15,6 +15,7 @@ from gasgnn.ggm import (
     NoGuide,
     SimilarityGCNConv,
     build_guide,
+    guide_names,
     register_guide,
 )
 
@@ -268,7 +269,7 @@ def test_none_baseline(tiny_space):
 
 
 def test_registry_names_and_custom_guide(tiny_space, monkeypatch):
-    assert {"gcn_sim", "gcn", "gat", "gatv2", "sage", "gin", "transformer", "fc", "none"} <= set(GUIDES)
+    assert {"gcn_sim", "gcn", "gat", "gatv2", "sage", "gin", "transformer", "fc", "none"} <= set(guide_names())
     monkeypatch.setattr(GUIDES, "_items", dict(GUIDES._items))  # the registration below is undone
 
     @register_guide("doubling")
@@ -446,3 +447,76 @@ def test_slot_attributes_and_sim_inputs(tiny_space):
     # cell mode has no slots: only the normalised alpha feeds the similarity
     cells = build_guide("gcn_sim", tiny_space, builder="cells")
     assert not cells.slot_features and cells(alpha).shape == alpha.shape
+
+
+# ------------------------------------------------------------------------------------------------
+# Extension points (issue 26): late conv registrations, similarity features without subclassing
+
+
+def test_conv_registered_after_import_is_a_guide(tiny_space, monkeypatch):
+    from gasgnn.ggm import CONVS
+
+    monkeypatch.setattr(CONVS, "_items", dict(CONVS._items))  # the registration below is undone
+    monkeypatch.setattr(CONVS, "_meta", dict(CONVS._meta))
+
+    @CONVS.register("late_mean")
+    def late_mean(in_channels, out_channels, hidden_channels, **kw):
+        return MyConv(in_channels, out_channels, **kw)
+
+    assert "late_mean" in guide_names() and "late_mean" not in GUIDES
+    g = build_guide("late_mean", tiny_space, scale=2.0)
+    assert isinstance(g, GraphGuidedModule) and isinstance(g.convs[0], MyConv) and g.convs[0].scale == 2.0
+    alpha = tiny_space.init_alpha()
+    assert g(alpha, tiny_space.arch_graph(alpha)).shape == alpha.shape
+    CONVS.remove("late_mean")
+    with pytest.raises(GuideError, match="unknown guide 'late_mean'"):
+        build_guide("late_mean", tiny_space)
+
+
+class SimSumConv(MessagePassing):
+    """A similarity conv that is no SimilarityGCNConv: it declares the features by a class attribute."""
+
+    similarity_features = True
+
+    def __init__(self, in_channels, out_channels, sim_channels=None):
+        super().__init__(aggr="add")
+        self.in_channels, self.out_channels, self.sim_channels = in_channels, out_channels, sim_channels
+        self.lin = nn.Linear(in_channels, out_channels, bias=False)
+        self.gate = nn.Linear(sim_channels or in_channels, 1, bias=False)
+        self.seen = None
+
+    def forward(self, x, edge_index, sim_x=None):
+        self.seen = sim_x
+        s = x if sim_x is None else sim_x
+        return self.propagate(edge_index, x=self.lin(x), g=torch.sigmoid(self.gate(s)))
+
+    def message(self, x_j, g_j):
+        return g_j * x_j
+
+
+def test_similarity_features_without_subclassing(tiny_space, monkeypatch):
+    from gasgnn.ggm import CONVS, slot_attributes, uses_similarity
+
+    assert not issubclass(SimSumConv, SimilarityGCNConv) and uses_similarity(SimSumConv)
+    assert uses_similarity("gcn_sim") and uses_similarity("slot_sim") and not uses_similarity("gat")
+    assert not uses_similarity(MyConv) and uses_similarity(f"{__name__}:SimSumConv")
+    alpha = tiny_space.init_alpha()
+    for spec in (SimSumConv, f"{__name__}:SimSumConv"):
+        g = build_guide(spec, tiny_space)
+        assert g.uses_sim_x and g.slot_features
+        conv = g.convs[0]
+        assert conv.sim_channels == tiny_space.num_ops + slot_attributes(tiny_space).size(1)
+        g(alpha)
+        torch.testing.assert_close(conv.seen, g.similarity_features(alpha))
+    # a registered name declares it by metadata (its factory is a function, not the class)
+    monkeypatch.setattr(CONVS, "_items", dict(CONVS._items))
+    monkeypatch.setattr(CONVS, "_meta", dict(CONVS._meta))
+    CONVS.register("simsum", lambda i, o, h, **kw: SimSumConv(i, o, **kw), similarity=True)
+    g = build_guide("simsum", tiny_space, sim_input="log_softmax", slot_features=False)
+    g(alpha)
+    torch.testing.assert_close(g.convs[0].seen, torch.log_softmax(alpha, -1))
+    # without the declaration the conv gets no sim_x
+    CONVS.register("plain_sum", lambda i, o, h, **kw: SimSumConv(i, o, **kw))
+    g = build_guide("plain_sum", tiny_space)
+    g(alpha)
+    assert not g.uses_sim_x and g.convs[0].seen is None

@@ -126,6 +126,46 @@ def test_guide_update_ratio_and_none(space, table, tmp_path):
     s.run()
     row = next(csv.DictReader(open(tmp_path / "none" / "metrics.csv")))
     assert float(row["guide_update_ratio"]) == 0.0 and math.isnan(float(row["guide_attention_entropy"]))
+    assert math.isnan(float(row["guide_distinct_sources"]))
+
+
+def test_default_guide_diagnostics_are_logged(space, table, tmp_path):
+    from gasgnn.ggm import DIAGNOSTICS, guide_diagnostics
+    from gasgnn.search import read_metrics
+
+    s = _searcher(space, table, tmp_path / "run", epochs=2, warmup=1, steps=2)
+    assert s.cfg.guide == "slot_sim"
+    s.run()
+    m = read_metrics(tmp_path / "run" / "metrics.csv")
+    assert all(len(m[k]) == 2 and all(math.isfinite(v) for v in m[k]) for k in DIAGNOSTICS)
+    assert all(1 <= v <= space.edges_per_cell for v in m["guide_distinct_sources"])
+    assert all(0 < v < 0.5 for v in m["guide_update_ratio"])  # the bound: below gamma = 0.5
+    with torch.no_grad():  # the last row is the final alpha's diagnostics
+        want = guide_diagnostics(s.guide, s.net.alpha, s.alpha_prime())
+    assert [m[k][-1] for k in DIAGNOSTICS] == pytest.approx([want[k] for k in DIAGNOSTICS], rel=1e-5)
+
+
+class RegGuide(nn.Module):
+    """alpha' = alpha, with an auxiliary loss (p - 5)^2 that only the regularizer hook can train."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(()))
+
+    def forward(self, alpha, graph=None):
+        self._reg = (self.p - 5.0) ** 2
+        return alpha + 0.0 * self.p
+
+    def regularizer(self):
+        return self._reg
+
+
+def test_guide_regularizer_joins_the_architecture_loss(space, table):
+    s = _searcher(space, table, guide=RegGuide(space))
+    s.step(_batch(s), _batch(s), 1.0)
+    assert 0.0 < float(s.guide.p.detach()) <= 1.1 * s.cfg.a_lr  # one Adam step towards 5
+    s.step(_batch(s), None, 1.0)  # a weights-only step leaves it alone
+    assert float(s.guide.p.detach()) <= 1.1 * s.cfg.a_lr
 
 
 def test_short_search_attention_is_not_uniform(tmp_path):
@@ -140,6 +180,7 @@ def test_short_search_attention_is_not_uniform(tmp_path):
     ratio = [float(r["guide_update_ratio"]) for r in rows]
     # gcn_sim_raw stays at 1 - 1e-6 here (uniform attention); the default attends from the start
     assert all(e < 0.95 for e in ent), ent
+    assert all(r < 0.5 for r in ratio)  # the default's update stays below gamma * ||alpha||
     assert all(r > 0 for r in ratio)
 
 
@@ -164,7 +205,14 @@ def test_metrics_chart_draws_guide_diagnostics(tmp_path):
     from gasgnn.viz import draw_metrics
 
     m = {"epoch": [1, 2, 3], "alpha_entropy": [2.07, 2.06, 2.0], "guide_attention_entropy": [0.9, 0.5, 0.2],
-         "guide_update_ratio": [0.1, 0.3, 0.5]}
+         "guide_update_ratio": [0.1, 0.3, 0.5], "guide_distinct_sources": [14.0, 9.5, 7.25]}
     fig = draw_metrics(m, tmp_path / "m.png")
     guide = [ax for ax in fig.axes if ax.get_title() == "guide diagnostics"]
     assert len(guide) == 1 and len(guide[0].lines) == 2
+    src = [ax for ax in fig.axes if ax.get_title() == "guide: distinct sources per cell"]
+    assert len(src) == 1 and list(src[0].lines[0].get_ydata()) == [14.0, 9.5, 7.25]
+    # guide 'none': the attention columns are NaN and get no panel; the update ratio still does
+    m.update(guide_attention_entropy=[math.nan] * 3, guide_distinct_sources=[math.nan] * 3)
+    fig = draw_metrics(m)
+    assert "guide: distinct sources per cell" not in [ax.get_title() for ax in fig.axes]
+    assert [len(ax.lines) for ax in fig.axes if ax.get_title() == "guide diagnostics"] == [1]

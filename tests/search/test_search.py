@@ -120,7 +120,7 @@ def test_search_command(space, table, tmp_path, random, capsys):
     assert Genotype.load(res["genotype"]).space.num_cells == 3
     assert res["predicted_latency_ms"] > 0
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["guide"] == ("random" if random else "gcn_sim")
+    assert cfg["guide"] == ("random" if random else "slot_sim")  # the default guide
     if not random:
         assert cfg["data"]["crop"] == [24, 32] and cfg["space"]["input_size"] == [32, 32]
 

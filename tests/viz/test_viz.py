@@ -208,6 +208,28 @@ def test_cli_viz_run_dir(tmp_path, tiny_space, capsys):
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["network.svg"]
 
 
+def test_cli_viz_draws_guide_diagnostics(tmp_path, tiny_space, monkeypatch):
+    import gasgnn.viz.charts as charts
+
+    g = random_genotype(tiny_space, torch.Generator().manual_seed(0))
+    _run_dir(tmp_path / "run", g, alpha=False)
+    (tmp_path / "run" / "metrics.csv").write_text(
+        "epoch,train_loss,alpha_entropy,guide_attention_entropy,guide_update_ratio,guide_distinct_sources\n"
+        "1,1.0,2.07,0.9,0.1,13.5\n2,0.8,2.06,0.7,0.2,11.0\n")
+    titles = []
+    draw = charts.draw_metrics
+
+    def spy(*a, **k):
+        fig = draw(*a, **k)
+        titles.extend(ax.get_title() for ax in fig.axes)
+        return fig
+
+    monkeypatch.setattr(charts, "draw_metrics", spy)
+    assert main(["viz", str(tmp_path / "run"), "--dpi", "40"]) == 0
+    assert {"guide diagnostics", "guide: distinct sources per cell"} <= set(titles)
+    assert (tmp_path / "run" / "figures" / "metrics.png").is_file()
+
+
 class _Table:
     def predict(self, genotype):
         return 2.0 * len(genotype.cells)
