@@ -140,7 +140,8 @@ def test_op_statistics_are_counted_at_one_latency(tmp_path):
 
     space = SearchSpace(num_cells=3, num_nodes=2, reduction_cells=(1,), channels=4, input_size=(32, 32),
                         num_classes=9)
-    args = rp.parse_args(["--out", str(tmp_path), "--size", "32", "32", "--variants", "gcn_sim", "random"])
+    args = rp.parse_args(["--out", str(tmp_path), "--size", "32", "32", "--variants", "gcn_sim", "random",
+                          "--default", "gcn_sim"])
     table = LatencyTable.measure(space, repeats=1, warmup=0, progress=False, heads=("simple",), head_channels=8)
     for k, _ in table.items():  # fixed op costs (conv dearest, skip cheapest): no timing noise in the ranking
         if k.kind == "op":

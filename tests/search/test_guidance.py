@@ -131,12 +131,12 @@ def test_guide_update_ratio_and_none(space, table, tmp_path):
 
 def test_default_guide_diagnostics_are_logged(space, table, tmp_path):
     from gasgnn.ggm import DIAGNOSTICS, guide_diagnostics
-    from gasgnn.search import read_metrics
+    from gasgnn.runner import RunDir
 
     s = _searcher(space, table, tmp_path / "run", epochs=2, warmup=1, steps=2)
     assert s.cfg.guide == "slot_sim"
     s.run()
-    m = read_metrics(tmp_path / "run" / "metrics.csv")
+    m = RunDir(tmp_path / "run").read_metrics()
     assert all(len(m[k]) == 2 and all(math.isfinite(v) for v in m[k]) for k in DIAGNOSTICS)
     assert all(1 <= v <= space.edges_per_cell for v in m["guide_distinct_sources"])
     assert all(0 < v < 0.5 for v in m["guide_update_ratio"])  # the bound: below gamma = 0.5
