@@ -80,6 +80,11 @@ class LatencyBackend:
 
     #: The registry name (set by :func:`make_backend`).
     name: str = ""
+    #: Whether a table entry is timed cycling through cold copies of its piece (:func:`~gasgnn.latency.measure.
+    #: piece_runner`): right where a piece inside a network meets cold caches; wrong where switching between
+    #: copies costs more than the cache misses it stands for (a runtime session per copy, each with its own
+    #: thread pool to wake).
+    cold_copies: bool = True
 
     def __init__(self, device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32",
                  threads: int | None = None) -> None:
@@ -207,7 +212,16 @@ class TorchCompileBackend(LatencyBackend):
 class OnnxRuntimeBackend(LatencyBackend):
     """ONNX Runtime: the module exported to ONNX (:func:`~gasgnn.latency.onnx_runtime.onnx_bytes`) and run
     in a session with the table's intra-op threads and the deployment's optimisation level, its inputs
-    bound once on the device (I/O binding), so a call times the graph and not numpy conversions."""
+    bound once on the device (I/O binding), so a call times the graph and not numpy conversions.
+
+    The sessions do not spin: a table and a validation hold many sessions in one process, and an idle
+    session's spinning threads would take the cores from the one running (a deployment runs one session,
+    where spinning only shortens the wake-up). A piece is timed on one hot session (no cold copies): a piece
+    inside a network runs in that network's session with its threads awake, while cycling through copies
+    would time each session's thread wake-up instead.
+    """
+
+    cold_copies = False
 
     def check(self) -> None:
         try:
@@ -232,7 +246,8 @@ class OnnxRuntimeBackend(LatencyBackend):
     def _session(self, model: bytes) -> Any:
         from gasgnn.latency.onnx_runtime import ORT_OPTIMIZATION, onnx_session
 
-        return onnx_session(model, str(self.device), self.threads, ORT_OPTIMIZATION, require_device=True)
+        return onnx_session(model, str(self.device), self.threads, ORT_OPTIMIZATION, require_device=True,
+                            spinning=False)
 
     def _bound(self, sess: Any, arrays: Sequence[np.ndarray]) -> Callable[[], Any]:
         import onnxruntime as ort

@@ -197,12 +197,13 @@ def piece_runner(key: LatencyKey, device: str | torch.device = "cpu", dtype: tor
     weights last touched a whole forward ago. Timing one module on one input in a loop keeps both hot in
     the cache and underestimates that; so the call cycles through independent copies (module and input)
     whose total size reaches ``cold_bytes`` (at most 64 copies; :obj:`None` means :data:`COLD_BYTES`, ``0``
-    one copy: on CUDA the timer flushes the L2 instead).
+    one copy: on CUDA the timer flushes the L2 instead; a backend without
+    :attr:`~gasgnn.latency.backends.LatencyBackend.cold_copies` always times one copy).
     """
     device = torch.device(device)
     dtype = dtype or getattr(torch, key.dtype)
     backend = backend or make_backend("torch", device, dtype)
-    cold_bytes = COLD_BYTES if cold_bytes is None else cold_bytes
+    cold_bytes = 0 if not backend.cold_copies else COLD_BYTES if cold_bytes is None else cold_bytes
     m, xs, nbytes = piece(key, device, dtype)
     extra = min(63, max(0, math.ceil(cold_bytes / max(nbytes, 1)) - 1))
     first = [(m, xs)]

@@ -151,7 +151,7 @@ def export_onnx(
 
 
 def onnx_session(model: str | os.PathLike | bytes, device: str = "cpu", threads: int | None = None,
-                 optimization: str = ORT_OPTIMIZATION, require_device: bool = False) -> Any:
+                 optimization: str = ORT_OPTIMIZATION, require_device: bool = False, spinning: bool = True) -> Any:
     """An ONNX Runtime session for ``model`` (CUDA provider when ``device`` is CUDA and available).
 
     Args:
@@ -162,6 +162,8 @@ def onnx_session(model: str | os.PathLike | bytes, device: str = "cpu", threads:
             or ``'all'``. (default: :data:`ORT_OPTIMIZATION`)
         require_device (bool, optional): Raise instead of falling back to the CPU provider when ``device``
             is CUDA and this onnxruntime has no CUDA provider. (default: :obj:`False`)
+        spinning (bool, optional): Let idle intra-op threads spin (ONNX Runtime's default); off where several
+            sessions share the cores. (default: :obj:`True`)
 
     Raises:
         ImportError: if onnxruntime is not installed, or (with ``require_device``) lacks the CUDA provider.
@@ -188,5 +190,8 @@ def onnx_session(model: str | os.PathLike | bytes, device: str = "cpu", threads:
     opts.graph_optimization_level = levels[optimization]
     if threads:
         opts.intra_op_num_threads = int(threads)
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     src = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(src, sess_options=opts, providers=providers)

@@ -246,3 +246,27 @@ def test_torch_backend_calls_a_piece_function_directly():
     m.forward = lambda *a: (_ for _ in ()).throw(AssertionError("module call"))  # noqa: ARG005
     assert torch.equal(run(), xs[0] + xs[1])
     assert isinstance(m, nn.Module)
+
+
+def test_onnxruntime_pieces_run_hot_on_sessions_that_do_not_spin(monkeypatch):
+    """Many sessions share the cores in a table or a validation: none of them spins while idle, and a piece
+    is timed on one hot session (cycling through copies would time each session's thread wake-up)."""
+    monkeypatch.setattr("gasgnn.latency.measure.COLD_BYTES", 2**30)  # cold copies where a backend wants them
+    made = []
+    backend = make_backend("onnxruntime")
+    real = backend._session
+
+    def session(model):
+        made.append(real(model))
+        return made[-1]
+
+    monkeypatch.setattr(backend, "_session", session)
+    measure_mod.piece_runner(CONV, backend=backend)()
+    assert len(made) == 1 and not backend.cold_copies
+    opts = made[0].get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    torch_backend = make_backend("torch")
+    calls = []
+    monkeypatch.setattr(torch_backend, "prepare", lambda m, xs: calls.append(m) or (lambda: None))
+    measure_mod.piece_runner(CONV, backend=torch_backend)
+    assert len(calls) > 1  # eager pieces still cycle through cold copies
