@@ -214,4 +214,46 @@ def figures(args, results: dict) -> list[Path]:
         paths.append(args.fig_dir / "repro_pareto.png")
         fig.savefig(paths[-1])
         plt.close(fig)
+    t1 = results.get("table1")
+    if t1 and t1.get("records"):
+        paths.append(table1_figure(t1, args.fig_dir / "repro_table1.png"))
     return paths
+
+
+def table1_figure(t1: dict, path: Path) -> Path:
+    """Table 1 at a glance: each seed's test mIoU with both heads (a line per seed, so the pairing shows) and
+    the FPS of both heads per backend (mean and spread over the networks)."""
+    import matplotlib.pyplot as plt
+
+    backends = t1.get("backends", [])
+    fig, axes = plt.subplots(1, 1 + bool(backends), figsize=(4.2 + 4.2 * bool(backends), 3.6), dpi=110,
+                             squeeze=False)
+    a1 = axes[0][0]
+    by = {h: {r["seed"]: r["test_miou"] for r in t1["records"] if r["head"] == h} for h in ("aspp", "ppm")}
+    for s in sorted(set(by["aspp"]) | set(by["ppm"])):
+        xs = [i for i, h in enumerate(("aspp", "ppm")) if s in by[h]]
+        a1.plot(xs, [by[("aspp", "ppm")[i]][s] for i in xs], "o-", color="gray", alpha=0.7, lw=1)
+    for i, h in enumerate(("aspp", "ppm")):
+        r = t1["heads"][h]["test_miou"]
+        if r:
+            a1.errorbar(i, r["mean"], yerr=r["std"], fmt="s", color=f"C{i}", capsize=4, ms=8, zorder=3)
+    a1.set_xticks([0, 1], [f"aspp {t1['channels']}", f"ppm {t1['channels']}"])
+    a1.set_xlim(-0.5, 1.5)
+    a1.set_ylabel("CamVid test mIoU (%)")
+    a1.set_title("test mIoU (lines: one seed's network)", fontsize=9)
+    a1.grid(axis="y", alpha=0.3)
+    if backends:
+        a2, w = axes[0][1], 0.38
+        for i, h in enumerate(("aspp", "ppm")):
+            f = [t1["fps"][h].get(b) or {"mean": 0.0, "std": 0.0} for b in backends]
+            a2.bar([j + (i - 0.5) * w for j in range(len(backends))], [x["mean"] for x in f], w,
+                   yerr=[x["std"] for x in f], capsize=3, color=f"C{i}", label=h)
+        a2.set_xticks(range(len(backends)), backends)
+        a2.set_ylabel(f"FPS ({t1['size'][0]}x{t1['size'][1]}, batch 1)")
+        a2.set_title("speed of both heads on the same networks", fontsize=9)
+        a2.legend(fontsize=8, frameon=False)
+        a2.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

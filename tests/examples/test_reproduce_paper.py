@@ -104,6 +104,7 @@ def test_reproduce_paper_end_to_end_on_synthetic_data(tmp_path, capsys):
     assert {r["head"] for r in t1["records"]} == {"aspp", "ppm"} and t1["ppm_minus_aspp"]["n"] == 2
     assert set(t1["fps"]["aspp"]) == {"torch", "onnxruntime"} and t1["fps_ratio"]["torch"]["mean"] > 0
     assert "## Table 1" in report and "| PPM - ASPP (paired) | 2 |" in report
+    assert (out / "figures" / "repro_table1.png").is_file()
     # a second run finds every job done and starts nothing
     capsys.readouterr()
     rp.main(argv)
@@ -176,16 +177,20 @@ def test_op_statistics_are_counted_at_one_latency(tmp_path):
     assert all(r["cut_ms"] == 0.0 for r in fixed["records"])
 
 
-def test_the_results_page_tables_are_rendered_from_results_json():
-    """docs/results.md's tables are the report's tables of docs/results.json, row for row: a number edited
-    by hand in the page, or a results.json not copied after a re-run, fails here."""
+@pytest.mark.parametrize("page, data", [("results.md", "results.json"),
+                                         ("results_earlier.md", "results_2026-12-01.json")])
+def test_the_results_page_tables_are_rendered_from_results_json(page, data):
+    """docs/results.md's tables are the report's tables of docs/results.json, row for row (and the earlier
+    protocol's page of its own JSON): a number edited by hand in the page, or a results.json not copied
+    after a re-run, fails here."""
     from repro import analysis, matched
 
     docs = Path(__file__).resolve().parents[2] / "docs"
-    res = json.loads((docs / "results.json").read_text())
-    page = (docs / "results.md").read_text()
-    tables = [analysis.calibration_table(res["calibration"]), analysis.guide_table(res["guides"]),
-              analysis.pareto_table(res["pareto"])]
+    res = json.loads((docs / data).read_text())
+    text = (docs / page).read_text()
+    tables = [analysis.guide_table(res["guides"]), analysis.pareto_table(res["pareto"])]
+    if res["calibration"].get("budgets") and any(b.get("test_miou") for b in res["calibration"]["budgets"]):
+        tables.append(analysis.calibration_table(res["calibration"]))
     if res.get("matched"):
         tables.append(matched.matched_table(res["matched"]))
     if res.get("table1"):
@@ -194,8 +199,8 @@ def test_the_results_page_tables_are_rendered_from_results_json():
         tables.append(table1.table1_table(res["table1"]))
     rows = [line for t in tables for line in t.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) > 10
-    missing = [r for r in rows if r not in page]
-    assert not missing, f"docs/results.md lacks these rows of docs/results.json: {missing[:3]}"
+    missing = [r for r in rows if r not in text]
+    assert not missing, f"docs/{page} lacks these rows of docs/{data}: {missing[:3]}"
 
 
 def test_jobs_fix_the_thread_count_of_every_command(tmp_path, monkeypatch):
@@ -226,6 +231,12 @@ def test_table1_pairs_the_heads_by_seed(tmp_path):
     assert c["seeds"] == [0, 1] and c["mean_diff"] == pytest.approx(0.75)
     text = table1.table1_table(t)
     assert "| aspp 16 | 3 |" in text and "| PPM - ASPP (paired) | 2 | +0.75" in text and "72.4" in text
+    from repro import analysis  # the figure draws the pairing: one line per seed that has both heads
+
+    t["backends"], t["fps"] = ["torch"], {"aspp": {"torch": {"mean": 50.0, "std": 1.0}},
+                                          "ppm": {"torch": {"mean": 55.0, "std": 1.0}}}
+    fig = analysis.table1_figure(t, tmp_path / "t1.png")
+    assert fig.is_file() and fig.stat().st_size > 5000
 
 
 TINY_DEVICE = [*TINY, "--variants", "gcn_sim", "none", "--default", "gcn_sim", "--seeds", "0", "1",
