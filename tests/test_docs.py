@@ -65,3 +65,12 @@ def test_ggm_study_table_is_rendered_from_its_records():
     assert sorted(r["seed"] for r in default) == [0, 1, 2, 3, 4]
     assert all(r["final"]["guide_distinct_sources"] >= 5 and r["final"]["guide_update_ratio"] < 1 for r in default)
     assert all("--guide slot_sim" in r["command"] and "--latency-weight 0.1" in r["command"] for r in default)
+
+
+def test_no_merge_conflict_markers_in_tracked_text():
+    # A merge that kept both sides once left `<<<<<<< HEAD` in the README's command block.
+    marker = re.compile(r"^(<{7} |={7}$|>{7} )", re.M)
+    files = [REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "gasgnn").rglob("*.py"),
+             *(REPO / "examples").rglob("*.py"), *(REPO / "benchmarks").glob("*.py"), REPO / "Makefile"]
+    bad = [str(f.relative_to(REPO)) for f in files if marker.search(f.read_text())]
+    assert not bad, f"merge conflict markers in {bad}"
