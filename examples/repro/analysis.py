@@ -3,6 +3,7 @@ statistics (:mod:`gasgnn.stats`); writes the report's tables and figures."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 
 from gasgnn import GASNet, Genotype
 from gasgnn.latency import LatencyTable
+from gasgnn.runner import RunDir
 from gasgnn.stats import paired_comparison, summarize
 from gasgnn.train import benchmark
 from gasgnn.utils import read_json
@@ -42,6 +44,7 @@ def collect(args, budget_name: str, genotypes: dict[str, Path], time_networks: b
         search = gpath.parent / "result.json"
         if search.is_file():
             rec["search_minutes"] = read_json(search)["search"]["wall_seconds"] / 60
+            rec.update(search_diagnostics(gpath.parent))
         recs.append(rec)
     if time_networks and recs:
         torch.set_num_threads(args.threads)
@@ -61,6 +64,21 @@ def collect(args, budget_name: str, genotypes: dict[str, Path], time_networks: b
     return recs
 
 
+#: The guide's diagnostics a search logs per epoch (docs/ggm.md), reported at its last epoch.
+DIAGNOSTICS = ("guide_distinct_sources", "guide_update_ratio", "guide_attention_entropy")
+
+
+def search_diagnostics(run_dir: Path) -> dict[str, float]:
+    """The guide's diagnostics at the last epoch of the search in ``run_dir`` (those it logged and defined:
+    a search without a guide logs nan, random search nothing)."""
+    run = RunDir(run_dir)
+    if not run.has(RunDir.METRICS):
+        return {}
+    cols = run.read_metrics()
+    last = {k: (cols.get(k) or [None])[-1] for k in DIAGNOSTICS}
+    return {k: float(v) for k, v in last.items() if v is not None and math.isfinite(v)}  # nan: not defined
+
+
 def by_network(recs: list[dict], network: str) -> dict[int, dict]:
     return {r["seed"]: r for r in recs if r["network"] == network}
 
@@ -74,7 +92,8 @@ def compare(recs: list[dict], variants: list[str], baseline: str = "none", key: 
         if not mine:
             continue
         row = {"network": v, "seeds": sorted(mine), key: summarize([r[key] for r in mine.values()]).to_dict()}
-        for k in ("val_miou", "predicted_ms", "measured_ms", *STATS, "search_minutes", "train_minutes"):
+        for k in ("val_miou", "predicted_ms", "measured_ms", *STATS, "search_minutes", "train_minutes",
+                  *DIAGNOSTICS):
             xs = [r[k] for r in mine.values() if r.get(k) is not None]
             row[k] = summarize(xs).to_dict() if xs else None
         common = sorted(set(mine) & set(base))
@@ -104,6 +123,19 @@ def guide_table(rows: list[dict], baseline: str = "none") -> str:
             f"{'-' if c is None else str(c['wins']) + '/' + str(c['n'])} | {_ms(r['val_miou'])} | "
             f"{_ms(r['predicted_ms'], 2)} | {_ms(r['measured_ms'], 2)} | {_ms(r['light_ops'])} | "
             f"{_ms(r['large_rf_last4'])} | {_ms(r['diversity_all'], 2)} | {_ms(r['search_minutes'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def diagnostics_table(rows: list[dict]) -> str:
+    """The guides at the end of their searches: distinct arg-max sources per cell, update ratio
+    ||alpha' - alpha|| / ||alpha|| and attention entropy (rows without diagnostics are left out)."""
+    lines = ["| search | n | distinct arg-max sources per cell | update ratio | attention entropy |", "|---" * 5 + "|"]
+    for r in rows:
+        if not any(r.get(k) for k in DIAGNOSTICS):
+            continue
+        n = max(r[k]["n"] for k in DIAGNOSTICS if r.get(k))
+        lines.append(f"| {r['network']} | {n} | {_ms(r.get('guide_distinct_sources'))} | "
+                     f"{_ms(r.get('guide_update_ratio'), 3)} | {_ms(r.get('guide_attention_entropy'), 3)} |")
     return "\n".join(lines) + "\n"
 
 

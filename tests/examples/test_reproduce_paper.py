@@ -100,6 +100,11 @@ def test_reproduce_paper_end_to_end_on_synthetic_data(tmp_path, capsys):
     assert "matched latency" in report and "| gcn_sim_w0 | 1 |" in report  # the sweep's row in the Pareto table
     assert "| gcn_sim | 2 |" in report and "| simple8_e1 | simple 8 | 1 |" in report
     assert (out / "figures" / "repro_guides.png").is_file()
+    from repro import analysis
+
+    gcn = next(r for r in res["records"] if r["network"] == "gcn_sim")  # the guide's diagnostics, last epoch
+    assert gcn["guide_distinct_sources"] >= 1 and gcn["guide_update_ratio"] >= 0
+    assert "distinct arg-max sources" in report and "| gcn_sim | 2 |" in analysis.diagnostics_table(res["guides"])
     t1 = res["table1"]  # both heads on the same searched networks, paired by seed, timed in torch and ORT
     assert {r["head"] for r in t1["records"]} == {"aspp", "ppm"} and t1["ppm_minus_aspp"]["n"] == 2
     assert set(t1["fps"]["aspp"]) == {"torch", "onnxruntime"} and t1["fps_ratio"]["torch"]["mean"] > 0
@@ -177,6 +182,28 @@ def test_op_statistics_are_counted_at_one_latency(tmp_path):
     assert all(r["cut_ms"] == 0.0 for r in fixed["records"])
 
 
+def test_search_diagnostics_are_the_last_epochs(tmp_path):
+    from repro import analysis
+
+    from gasgnn.runner import RunDir
+
+    run = RunDir(tmp_path / "s")
+    run.path.mkdir()
+    run.write_metrics([{"epoch": 1, "guide_update_ratio": 0.5, "guide_distinct_sources": 3.0},
+                       {"epoch": 2, "guide_update_ratio": 0.25, "guide_distinct_sources": 7.5,
+                        "guide_attention_entropy": float("nan")}],
+                      fields=["epoch", "guide_update_ratio", "guide_distinct_sources", "guide_attention_entropy"])
+    # the last epoch's values; a diagnostic the guide does not define (nan) is left out
+    assert analysis.search_diagnostics(run.path) == {"guide_update_ratio": 0.25, "guide_distinct_sources": 7.5}
+    assert analysis.search_diagnostics(tmp_path / "random") == {}  # nothing logged, nothing reported
+    recs = [{"network": n, "seed": s, "test_miou": 30.0 + s, "guide_update_ratio": 0.1 * (s + 1),
+             "guide_distinct_sources": 5.0 + s} for n in ("slot_sim", "none") for s in (0, 1)]
+    for r in recs[2:]:  # no guide, no diagnostics
+        del r["guide_update_ratio"], r["guide_distinct_sources"]
+    text = analysis.diagnostics_table(analysis.compare(recs, ["slot_sim", "none"]))
+    assert "| slot_sim | 2 | 5.5 ± 0.7 | 0.150 ± 0.071 | - |" in text and "| none |" not in text
+
+
 @pytest.mark.parametrize("page, data", [("results.md", "results.json"),
                                          ("results_earlier.md", "results_2026-12-01.json")])
 def test_the_results_page_tables_are_rendered_from_results_json(page, data):
@@ -189,6 +216,8 @@ def test_the_results_page_tables_are_rendered_from_results_json(page, data):
     res = json.loads((docs / data).read_text())
     text = (docs / page).read_text()
     tables = [analysis.guide_table(res["guides"]), analysis.pareto_table(res["pareto"])]
+    if any(r.get(k) for r in res["guides"] for k in analysis.DIAGNOSTICS):
+        tables.append(analysis.diagnostics_table(res["guides"]))
     if res["calibration"].get("budgets") and any(b.get("test_miou") for b in res["calibration"]["budgets"]):
         tables.append(analysis.calibration_table(res["calibration"]))
     if res.get("matched"):
