@@ -154,13 +154,16 @@ def _call_times(fn: Callable[[], Any], n: int, device: torch.device) -> list[flo
     return out
 
 
-def _time_once(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
-    """Milliseconds of one ``fn()`` call, synchronised."""
-    sync()
-    t = time.perf_counter()
-    fn()
-    sync()
-    return (time.perf_counter() - t) * 1e3
+#: Back-to-back calls of a speed anchor after each block; their median is the anchor's time. A single call
+#: after a network's block is biased: a runtime whose threads sleep when idle (ONNX Runtime without
+#: spinning) pays the wake-up on it, and the anchors then read 1.3-1.6x the table's block-timed entries.
+ANCHOR_CALLS = 3
+
+
+def _anchor_time(fn: Callable[[], Any], device: torch.device) -> float:
+    """Milliseconds of a speed anchor: the median of :data:`ANCHOR_CALLS` back-to-back calls, timed as
+    table entries are (in a block), not as one cold call."""
+    return float(statistics.median(_call_times(fn, ANCHOR_CALLS, device)))
 
 
 def time_networks(
@@ -177,7 +180,8 @@ def time_networks(
     machine's own test-retest agreement.
 
     With ``anchors`` (pairs of a call and its latency in the table; CPU only), each block of a network is
-    followed by one timing of every anchor, and the block's times are divided by the machine's speed at
+    followed by a short block of every anchor (the median of :data:`ANCHOR_CALLS` calls, timed as the
+    table's entries are), and the block's times are divided by the machine's speed at
     that moment (the median of anchor time / table time): the result is the network's latency at the
     speed the table was measured at. On a host whose speed drifts by tens of percent within a minute (a
     shared VM) this keeps the drift out of the ranking (docs/latency.md). On CUDA every call is timed
@@ -227,7 +231,7 @@ def time_networks(
             for i in order[shift:] + order[:shift]:
                 sync()
                 block = _call_times(calls[i], per_round, device)
-                speed = statistics.median(_time_once(fn, sync) / ms for fn, ms in anchors) if anchors else 1.0
+                speed = statistics.median(_anchor_time(fn, device) / ms for fn, ms in anchors) if anchors else 1.0
                 times[s][i] += [b / speed for b in block]
                 if speeds is not None:
                     speeds.append(float(speed))
