@@ -210,9 +210,9 @@ def report(args: argparse.Namespace, wall_minutes: float | None) -> str:
         results["records"], results["guides"] = recs, analysis.compare(recs, order)
         lines += [f"## Guides at {budget.name} (paired by seed; Δ and tests against 'none')", "",
                   analysis.guide_table(results["guides"])]
-        if any(r.get(k) for r in results["guides"] for k in analysis.DIAGNOSTICS):
-            lines += ["## The guides at the end of their searches (last epoch; docs/ggm.md)", "",
-                      analysis.diagnostics_table(results["guides"])]
+        diagnostics = analysis.diagnostics_table(results["guides"])
+        if diagnostics:
+            lines += ["## The guides at the end of their searches (last epoch; docs/ggm.md)", "", diagnostics]
         results["matched"] = matched.matched_stats(args, budget, args.variants, args.seeds, args.match_ms)
         lines += ["## The supplement's op statistics at matched latency", "", matched.matched_table(results["matched"])]
         sweep_names = [f"gcn_sim_w{w:g}" for w in args.sweep]

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from gasgnn import GASNet, Genotype
+from gasgnn.ggm import DIAGNOSTICS
 from gasgnn.latency import LatencyTable
 from gasgnn.runner import RunDir
 from gasgnn.stats import paired_comparison, summarize
@@ -64,13 +65,10 @@ def collect(args, budget_name: str, genotypes: dict[str, Path], time_networks: b
     return recs
 
 
-#: The guide's diagnostics a search logs per epoch (docs/ggm.md), reported at its last epoch.
-DIAGNOSTICS = ("guide_distinct_sources", "guide_update_ratio", "guide_attention_entropy")
-
-
 def search_diagnostics(run_dir: Path) -> dict[str, float]:
-    """The guide's diagnostics at the last epoch of the search in ``run_dir`` (those it logged and defined:
-    a search without a guide logs nan, random search nothing)."""
+    """The guide's diagnostics (:data:`gasgnn.ggm.DIAGNOSTICS`, logged per epoch) at the last epoch of the
+    search in ``run_dir``: those it logged and defined (a search without a guide logs nan, random search
+    nothing)."""
     run = RunDir(run_dir)
     if not run.has(RunDir.METRICS):
         return {}
@@ -128,11 +126,13 @@ def guide_table(rows: list[dict], baseline: str = "none") -> str:
 
 def diagnostics_table(rows: list[dict]) -> str:
     """The guides at the end of their searches: distinct arg-max sources per cell, update ratio
-    ||alpha' - alpha|| / ||alpha|| and attention entropy (rows without diagnostics are left out)."""
+    ||alpha' - alpha|| / ||alpha|| and attention entropy; rows without diagnostics are left out, and
+    without any the table is empty (``""``)."""
+    rows = [r for r in rows if any(r.get(k) for k in DIAGNOSTICS)]
+    if not rows:
+        return ""
     lines = ["| search | n | distinct arg-max sources per cell | update ratio | attention entropy |", "|---" * 5 + "|"]
     for r in rows:
-        if not any(r.get(k) for k in DIAGNOSTICS):
-            continue
         n = max(r[k]["n"] for k in DIAGNOSTICS if r.get(k))
         lines.append(f"| {r['network']} | {n} | {_ms(r.get('guide_distinct_sources'))} | "
                      f"{_ms(r.get('guide_update_ratio'), 3)} | {_ms(r.get('guide_attention_entropy'), 3)} |")

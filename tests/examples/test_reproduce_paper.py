@@ -202,6 +202,7 @@ def test_search_diagnostics_are_the_last_epochs(tmp_path):
         del r["guide_update_ratio"], r["guide_distinct_sources"]
     text = analysis.diagnostics_table(analysis.compare(recs, ["slot_sim", "none"]))
     assert "| slot_sim | 2 | 5.5 ± 0.7 | 0.150 ± 0.071 | - |" in text and "| none |" not in text
+    assert analysis.diagnostics_table(analysis.compare(recs[2:], ["none"])) == ""  # nothing to show, no table
 
 
 @pytest.mark.parametrize("page, data", [("results.md", "results.json"),
@@ -216,8 +217,7 @@ def test_the_results_page_tables_are_rendered_from_results_json(page, data):
     res = json.loads((docs / data).read_text())
     text = (docs / page).read_text()
     tables = [analysis.guide_table(res["guides"]), analysis.pareto_table(res["pareto"])]
-    if any(r.get(k) for r in res["guides"] for k in analysis.DIAGNOSTICS):
-        tables.append(analysis.diagnostics_table(res["guides"]))
+    tables.append(analysis.diagnostics_table(res["guides"]))  # empty for a run without the diagnostics
     if res["calibration"].get("budgets") and any(b.get("test_miou") for b in res["calibration"]["budgets"]):
         tables.append(analysis.calibration_table(res["calibration"]))
     if res.get("matched"):
