@@ -160,16 +160,17 @@ def _call_times(fn: Callable[[], Any], n: int, device: torch.device) -> list[flo
 ANCHOR_CALLS = 3
 
 
-def _anchor_time(fn: Callable[[], Any], device: torch.device) -> float:
-    """Milliseconds of a speed anchor: the median of :data:`ANCHOR_CALLS` back-to-back calls, timed as
-    table entries are (in a block), not as one cold call."""
-    return float(statistics.median(_call_times(fn, ANCHOR_CALLS, device)))
+def _anchor_time(fn: Callable[[], Any], device: torch.device, calls: int = ANCHOR_CALLS) -> float:
+    """Milliseconds of a speed anchor: the median of ``calls`` back-to-back calls, timed as table entries
+    are (in a block), not as one cold call."""
+    return float(statistics.median(_call_times(fn, calls, device)))
 
 
 def time_networks(
     calls: Sequence[Callable[[], Any]], device: str | torch.device = "cpu", warmup: int = 3, repeats: int = 15,
     rounds: int = 3, series: int = 1, anchors: Sequence[tuple[Callable[[], Any], float]] = (),
     progress: bool = False, desc: str = "networks", speeds: list[float] | None = None,
+    anchor_calls: int = ANCHOR_CALLS,
 ) -> list[list[float]]:
     """End-to-end median latency (ms) of each network call, in ``series`` independent measurements.
 
@@ -180,7 +181,7 @@ def time_networks(
     machine's own test-retest agreement.
 
     With ``anchors`` (pairs of a call and its latency in the table; CPU only), each block of a network is
-    followed by a short block of every anchor (the median of :data:`ANCHOR_CALLS` calls, timed as the
+    followed by a short block of every anchor (the median of ``anchor_calls`` calls, timed as the
     table's entries are), and the block's times are divided by the machine's speed at
     that moment (the median of anchor time / table time): the result is the network's latency at the
     speed the table was measured at. On a host whose speed drifts by tens of percent within a minute (a
@@ -200,6 +201,8 @@ def time_networks(
         desc (str, optional): Progress bar label. (default: :obj:`"networks"`)
         speeds (list, optional): Receives the machine speed of every block (anchor time / table time; 1.0
             without anchors), for diagnosis. (default: :obj:`None`)
+        anchor_calls (int, optional): Back-to-back calls per anchor and block; their median is the anchor's
+            time (1: one cold call, biased for runtimes whose threads sleep). (default: :data:`ANCHOR_CALLS`)
 
     Returns:
         list: ``[series][network]`` median milliseconds.
@@ -231,7 +234,8 @@ def time_networks(
             for i in order[shift:] + order[:shift]:
                 sync()
                 block = _call_times(calls[i], per_round, device)
-                speed = statistics.median(_anchor_time(fn, device) / ms for fn, ms in anchors) if anchors else 1.0
+                speed = (statistics.median(_anchor_time(fn, device, anchor_calls) / ms for fn, ms in anchors)
+                         if anchors else 1.0)
                 times[s][i] += [b / speed for b in block]
                 if speeds is not None:
                     speeds.append(float(speed))

@@ -110,7 +110,7 @@ def test_anchored_measurement_divides_by_the_machine_speed(monkeypatch):
     calls = [lambda: None, lambda: None]
     (raw,) = timing.time_networks(calls, warmup=0, repeats=4, rounds=2)
     assert raw == pytest.approx([1.0, 1.0])
-    monkeypatch.setattr(timing, "_anchor_time", lambda fn, device: 3.0)  # anchors run 3x slower than the table
+    monkeypatch.setattr(timing, "_anchor_time", lambda fn, device, calls: 3.0)  # anchors run 3x slower than the table
     (anchored,) = timing.time_networks(calls, warmup=0, repeats=4, rounds=2, anchors=[(lambda: None, 1.5)])
     assert anchored == pytest.approx([0.5, 0.5])  # 1 ms at twice the table's time: 0.5 ms at the table's speed
 
@@ -132,4 +132,8 @@ def test_anchors_are_timed_as_blocks_not_as_one_cold_call():
 
     speeds = []
     timing.time_networks([network], warmup=0, repeats=6, rounds=3, anchors=[(anchor, 2.0)], speeds=speeds)
-    assert len(speeds) == 3 and max(speeds) < 2.2  # one cold call alone would read >= 3
+    assert len(speeds) == 3 and max(speeds) < 2.2
+    cold = []
+    timing.time_networks([network], warmup=0, repeats=6, rounds=3, anchors=[(anchor, 2.0)], speeds=cold,
+                         anchor_calls=1)
+    assert min(cold) >= 2.9  # one cold call reads the wake-up as a 3x slower machine
